@@ -1,0 +1,150 @@
+"""Parse untrusted patent XML safely: no DTD or network access, no entity expansion, clear rejects.
+
+Entities defined only in the (never fetched) external DTDs, such as `&mdash;` in ST.32/pap files, are mapped to
+their characters so the text around them survives. Documents that declare parsed entities in an internal subset
+(the shape of entity-expansion bombs and XXE) are rejected.
+"""
+
+from __future__ import annotations
+
+import html.entities
+import re
+
+from lxml import etree
+
+from harvest.raw import Reject
+
+_PREDEFINED = {"amp", "lt", "gt", "quot", "apos"}
+# Names used by USPTO/EPO DTDs (ISO 8879 sets) that HTML5 spells differently or lacks.
+_EXTRA_ENTITIES = {
+    "lsqb": "[", "rsqb": "]", "lcub": "{", "rcub": "}", "plus": "+", "equals": "=", "num": "#", "percnt": "%",
+    "dollar": "$", "commat": "@", "excl": "!", "quest": "?", "verbar": "|", "lowbar": "_", "sol": "/",
+    "bsol": "\\", "ast": "*", "horbar": "\u2015", "thinsp": "\u2009", "hyphen": "\u2010", "dash": "\u2010",
+    "lE": "\u2266", "gE": "\u2267", "angst": "\u212b", "ohm": "\u2126", "mgr": "\u03bc", "agr": "\u03b1",
+    "bgr": "\u03b2", "ggr": "\u03b3", "dgr": "\u03b4", "egr": "\u03b5", "lgr": "\u03bb", "pgr": "\u03c0",
+    "sgr": "\u03c3", "tgr": "\u03c4", "thgr": "\u03b8", "ohgr": "\u03c9", "OHgr": "\u03a9", "Dgr": "\u0394",
+    "cir": "\u25cb", "squ": "\u25a1", "lE_": "\u2266",
+}
+_ENTITY_REF = re.compile(rb"&([A-Za-z][A-Za-z0-9._-]*);")
+_DOCTYPE = re.compile(rb"<!DOCTYPE\s+([^\s\[>]+)[^\[>]*(\[(.*?)\]\s*)?>", re.S)
+_COMMENT = re.compile(rb"<!--.*?-->", re.S)
+_UNDECLARED_PREFIX = re.compile(r"Namespace prefix (\w[\w.-]*) .*is not defined")
+KNOWN_NAMESPACES = {
+    "exch": "http://www.epo.org/exchange", "ops": "http://ops.epo.org", "ftxt": "http://www.epo.org/fulltext",
+    "epo": "http://www.epo.org/exchange",
+}
+_ENTITY_DECL = re.compile(rb"<!ENTITY\s+(%\s+)?([^\s>]+)\s+(.*?)>", re.S)
+_XML_DECL = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
+
+MAX_DOCUMENT_BYTES = 128 * 1024 * 1024
+
+
+def _entity_char(name: str) -> str | None:
+    if name in _EXTRA_ENTITIES:
+        return _EXTRA_ENTITIES[name]
+    return html.entities.html5.get(name + ";")
+
+
+def _replace_entity(m: re.Match[bytes]) -> bytes:
+    name = m.group(1).decode("ascii")
+    if name in _PREDEFINED:
+        return m.group(0)
+    char = _entity_char(name)
+    if char is None:
+        return b"&amp;" + m.group(1) + b";"  # keep the name visible as text rather than lose it
+    return "".join(f"&#{ord(c)};" for c in char).encode("ascii")
+
+
+def doctype_name(data: bytes) -> str | None:
+    """The root name the DOCTYPE declares (`us-patent-grant`, `PATDOC`, ...), if any."""
+    m = _DOCTYPE.search(_prolog_without_comments(data[:65536]))
+    return m.group(1).decode("ascii", "replace") if m else None
+
+
+def check_internal_subset(data: bytes) -> None:
+    """Reject parsed-entity declarations; allow unparsed (NDATA) image/math entities patent DTDs declare."""
+    m = _DOCTYPE.search(_prolog_without_comments(data))
+    if not m or not m.group(3):
+        return
+    for decl in _ENTITY_DECL.finditer(m.group(3)):
+        is_param, name, body = decl.group(1), decl.group(2).decode("utf-8", "replace"), decl.group(3)
+        if is_param:
+            raise Reject(f"DTD declares parameter entity '{name}': entity declarations are not allowed")
+        if re.search(rb"\bNDATA\b", body):
+            continue
+        if re.match(rb"\s*(SYSTEM|PUBLIC)\b", body):
+            raise Reject(f"DTD declares external entity '{name}' (possible XXE): external entities are not fetched")
+        raise Reject(f"DTD declares text entity '{name}' (possible entity-expansion bomb): entity expansion is not allowed")
+
+
+def _prolog_without_comments(data: bytes) -> bytes:
+    head = data[:1_000_000]
+    root = re.search(rb"<[A-Za-z_]", _COMMENT.sub(b"", head))
+    return _COMMENT.sub(b"", head)[: root.start()] if root else _COMMENT.sub(b"", head)
+
+
+def _strip_doctype(data: bytes) -> bytes:
+    """Drop the prolog's comments and DOCTYPE (checked before), so no DTD processing can happen."""
+    m = re.search(rb"<(?![?!])", data[:1_000_000])
+    if not m:
+        return data
+    prolog = _COMMENT.sub(b"", data[: m.start()])
+    prolog = _DOCTYPE.sub(b"", prolog)
+    return prolog + data[m.start():]
+
+
+def _declare_prefixes(body: bytes, prefixes: set[str]) -> bytes:
+    """Declare namespace prefixes a document uses without declaring (DOCDB extracts use `exch:` bare)."""
+    m = re.search(rb"<([A-Za-z_][\w.:-]*)", _strip_doctype(body)[:4096])
+    start = body.find(b"<" + m.group(1)) if m else -1
+    if start < 0:
+        return body
+    end = start + 1 + len(m.group(1))
+    decls = b"".join(
+        f' xmlns:{p}="{KNOWN_NAMESPACES.get(p, "urn:patentsift:undeclared:" + p)}"'.encode() for p in sorted(prefixes)
+    )
+    return body[:end] + decls + body[end:]
+
+
+def _parser() -> etree.XMLParser:
+    return etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False, huge_tree=False,
+        remove_comments=True, remove_pis=True, recover=False,
+    )
+
+
+def parse_xml(data: bytes) -> etree._Element:
+    """Parse one XML document from bytes, or raise `Reject` with a reason a person can act on."""
+    if not data or not data.strip(b" \t\r\n\x00\xef\xbb\xbf"):
+        raise Reject("empty document")
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise Reject(f"document is {len(data)} bytes, over the {MAX_DOCUMENT_BYTES}-byte limit")
+    check_internal_subset(data)
+    body = _strip_doctype(data)
+    body = _ENTITY_REF.sub(_replace_entity, body)
+    declared = _XML_DECL.match(body)
+    if declared and declared.group(1).lower() in ("utf-8", "utf8"):
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise Reject(f"declared UTF-8 but byte {exc.start} is not valid UTF-8 (wrong encoding?)") from None
+    try:
+        root = etree.fromstring(body, _parser())
+    except etree.XMLSyntaxError as exc:
+        undeclared = {m.group(1) for e in exc.error_log for m in [_UNDECLARED_PREFIX.search(e.message)] if m}
+        if not undeclared:
+            raise Reject(f"malformed XML: {exc}") from None
+        try:
+            root = etree.fromstring(_declare_prefixes(body, undeclared), _parser())
+        except etree.XMLSyntaxError as exc2:
+            raise Reject(f"malformed XML: {exc2}") from None
+    if root is None:
+        raise Reject("no root element")
+    return root
+
+
+def text_of(el: etree._Element | None, sep: str = "") -> str:
+    """All text inside an element, whitespace collapsed."""
+    if el is None:
+        return ""
+    return re.sub(r"\s+", " ", sep.join(el.itertext())).strip()

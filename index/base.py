@@ -1,0 +1,103 @@
+"""The one index interface both backends (embedded SQLite, Elasticsearch) implement."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Protocol, runtime_checkable
+
+from index.model import PatentDocument
+from index.query.ast import Query
+
+FACETS = ("ipc", "cpc", "applicant", "year", "country", "kind")
+"""Facet names: ipc/cpc count by subclass (e.g. `H02J`), applicant by normalized name."""
+
+
+@dataclass
+class Filters:
+    """Structured filters (ANDed with the query); every field optional."""
+
+    countries: Sequence[str] = ()
+    kinds: Sequence[str] = ()
+    published_from: date | None = None
+    published_to: date | None = None
+    ipc_prefixes: Sequence[str] = ()
+    cpc_prefixes: Sequence[str] = ()
+    applicants: Sequence[str] = ()  # normalized applicant names (see index.model.normalize_party_name)
+    ids: Sequence[str] | None = None  # restrict to these document ids
+    min_seq: int | None = None  # only documents upserted after this sequence number (a matching watermark)
+
+
+@dataclass
+class SearchRequest:
+    query: Query
+    filters: Filters = field(default_factory=Filters)
+    facets: Sequence[str] = ()
+    highlight: bool = True
+    limit: int = 10
+    offset: int = 0
+    search_after: str | None = None  # opaque cursor from SearchResult.next_cursor (deep pagination)
+
+
+@dataclass
+class Hit:
+    id: str
+    score: float
+    document: PatentDocument
+    highlights: dict[str, list[str]] = field(default_factory=dict)  # field -> snippets with <mark>..</mark>
+
+
+@dataclass
+class FacetValue:
+    value: str
+    count: int
+
+
+@dataclass
+class SearchResult:
+    total: int
+    hits: list[Hit]
+    facets: dict[str, list[FacetValue]] = field(default_factory=dict)
+    next_cursor: str | None = None
+
+
+@dataclass
+class UpsertReport:
+    """Per-document outcome of a bulk write: nothing is dropped silently."""
+
+    indexed: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (document id, reason)
+
+    def merge(self, other: UpsertReport) -> None:
+        self.indexed.extend(other.indexed)
+        self.failed.extend(other.failed)
+
+
+class IndexError_(RuntimeError):
+    """A backend failure a user can act on (server unreachable, bad configuration)."""
+
+
+@runtime_checkable
+class Index(Protocol):
+    def upsert(self, documents: Iterable[PatentDocument]) -> UpsertReport:
+        """Insert or replace by publication number; never duplicates."""
+
+    def delete(self, ids: Iterable[str]) -> int: ...
+
+    def get(self, doc_id: str) -> PatentDocument | None: ...
+
+    def search(self, request: SearchRequest) -> SearchResult: ...
+
+    def count(self) -> int: ...
+
+    def set_vectors(self, vectors: dict[str, Sequence[float]]) -> None:
+        """Store dense vectors (one model/dimension per index) for documents already upserted."""
+
+    def knn(self, vector: Sequence[float], k: int, filters: Filters | None = None) -> list[Hit]:
+        """Nearest documents by cosine similarity (score = cosine)."""
+
+    def documents_since(self, seq: int, limit: int = 1000) -> Iterator[tuple[int, PatentDocument]]:
+        """Documents upserted after sequence number `seq`, oldest first, with their sequence numbers."""
+
+    def close(self) -> None: ...
