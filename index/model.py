@@ -162,6 +162,7 @@ class PatentDocument:
     lang: str | None = None  # language of publication
     doc_format: str | None = None  # e.g. "uspto-ice-grant v4.7"
     provenance: Provenance | None = None
+    partial: bool = False  # carries only some parts (e.g. an OPS claims response): merge into the stored record
 
     @property
     def id(self) -> str:
@@ -194,6 +195,21 @@ class PatentDocument:
             d["provenance"] = Provenance(**d["provenance"])
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def merge_documents(base: PatentDocument, update: PatentDocument) -> PatentDocument:
+    """Fill `base` with what a partial `update` carries (non-empty fields win); returns a new document."""
+    merged = dataclasses.replace(base)
+    for f in dataclasses.fields(PatentDocument):
+        if f.name in ("pn", "partial"):
+            continue
+        new = getattr(update, f.name)
+        if isinstance(new, dict) and new:
+            setattr(merged, f.name, {**getattr(base, f.name), **new})
+        elif new not in (None, "", [], {}):
+            setattr(merged, f.name, new)
+    merged.partial = base.partial and update.partial
+    return merged
 
 
 def _pick(texts: dict[str, str], prefer: str, lang: str | None) -> str:

@@ -1,7 +1,8 @@
 """Format detection and dispatch: one parser module per office format, each a pure function of bytes.
 
-Every format module exposes `parse(root, raw) -> PatentDocument` (raising `harvest.raw.Reject`), where `root` is
-the element `harvest.xmlsafe.parse_xml` returned for `raw.data`.
+Every format module exposes `parse(root, raw) -> PatentDocument | list[PatentDocument]` (raising
+`harvest.raw.Reject`), where `root` is the element `harvest.xmlsafe.parse_xml` returned for `raw.data`. A list is
+for responses that carry several documents (an OPS search result).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def sniff_legacy(data: bytes) -> None:
         raise Reject("USPTO ST.32 SGML v2.4 (2001) is SGML, not XML, and is not supported")
 
 
-def parse_raw(raw: RawDocument, *, fetched_at: str | None = None) -> PatentDocument:
+def parse_raw(raw: RawDocument, *, fetched_at: str | None = None) -> list[PatentDocument]:
     """Detect the format of one document, parse it, and attach provenance; raise Reject otherwise."""
     sniff_legacy(raw.data)
     root = parse_xml(raw.data)
@@ -59,10 +60,14 @@ def parse_raw(raw: RawDocument, *, fetched_at: str | None = None) -> PatentDocum
     if module_name is None:
         raise Reject(f"unknown document type <{name}>")
     module = importlib.import_module(f"harvest.formats.{module_name}")
-    doc: PatentDocument = module.parse(root, raw)
-    doc.provenance = Provenance(
-        source=raw.source, file=raw.file, position=raw.position, offset=raw.offset,
-        fetched_at=fetched_at or datetime.now(UTC).isoformat(timespec="seconds"),
-        content_hash=raw.content_hash,
-    )
-    return doc
+    parsed = module.parse(root, raw)
+    docs: list[PatentDocument] = parsed if isinstance(parsed, list) else [parsed]
+    if not docs:
+        raise Reject(f"<{name}> holds no patent document")
+    fetched = fetched_at or datetime.now(UTC).isoformat(timespec="seconds")
+    for doc in docs:
+        doc.provenance = Provenance(
+            source=raw.source, file=raw.file, position=raw.position, offset=raw.offset,
+            fetched_at=fetched, content_hash=raw.content_hash,
+        )
+    return docs
