@@ -1,0 +1,241 @@
+"""Helpers the USPTO parsers (ICE, pap, ST.32) share: text cleanup, USPC/Locarno/IPC strings, claims, names."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import date
+
+from lxml import etree
+
+from harvest.xmlsafe import text_of
+from index.classification import Classification
+from index.model import Citation, Claim, Party, PublicationNumber, parse_date
+
+_WS = re.compile(r"\s+")
+_CLAIM_ID = re.compile(r"CLM-0*(\d+)(?:\s*-\s*(?:CLM-)?0*(\d+))?", re.I)
+_LEADING_NUM = re.compile(r"^\s*(\d+)\s*(?:\.?\s*-\s*\d+\s*)?\.\s*")
+_CANCELED = re.compile(r"^\(?\s*(canceled|cancelled|deleted|withdrawn)\s*\)?\s*\.?$", re.I)
+
+
+def child_text(el: etree._Element | None, path: str) -> str:
+    """Collapsed text of the first element at `path` under `el` ('' when missing)."""
+    if el is None:
+        return ""
+    return text_of(el.find(path))
+
+
+def rich_text(el: etree._Element | None, skip: Iterable[str] = (), blocks: Iterable[str] = ()) -> str:
+    """Text of `el` with whitespace collapsed, dropping `skip` subtrees (tables, maths: their tails stay) and
+    putting a space around `blocks` (nested claim steps) so words of adjacent blocks do not run together."""
+    if el is None:
+        return ""
+    skip_set, block_set = frozenset(skip), frozenset(blocks)
+    parts: list[str] = []
+
+    def walk(node: etree._Element) -> None:
+        if node.text:
+            parts.append(node.text)
+        for child in node:
+            tag = child.tag if isinstance(child.tag, str) else None
+            if tag is not None and tag not in skip_set:
+                if tag in block_set:
+                    parts.append(" ")
+                walk(child)
+                if tag in block_set:
+                    parts.append(" ")
+            elif tag is not None:
+                parts.append(" ")
+            if child.tail:
+                parts.append(child.tail)
+
+    walk(el)
+    return _WS.sub(" ", "".join(parts)).strip()
+
+
+def join_paragraphs(texts: Iterable[str]) -> str:
+    return "\n".join(t for t in texts if t)
+
+
+def loose_date(text: str | None) -> date | None:
+    """`parse_date`, also accepting the `19670900` / `19670000` partial dates citations carry (as the 1st)."""
+    d = parse_date(text)
+    if d is None and text:
+        digits = re.sub(r"\D", "", text)
+        if len(digits) == 8 and digits.endswith("00"):
+            d = parse_date(digits[:6] + "01") or parse_date(digits[:4] + "0101")
+    return d
+
+
+def docdb(country: str, number: str, kind: str = "") -> str:
+    """`US-3343988-A` from the parts a citation or reference gives (spaces and commas dropped)."""
+    number = re.sub(r"[\s,]", "", number or "")
+    return PublicationNumber((country or "US").strip().upper(), number, (kind or "").strip().upper()).docdb
+
+
+def application_number(country: str, number: str) -> str | None:
+    """`US17248024`: country prefix and no separators, the form the other office parsers store."""
+    number = re.sub(r"[\s/,\-]", "", number or "").upper()
+    if not number:
+        return None
+    country = (country or "US").strip().upper()
+    return number if number.startswith(country) else country + number
+
+
+def patent_citation(
+    country: str, number: str, kind: str, category: str | None, when: str | None
+) -> Citation | None:
+    if not number.strip():
+        return None
+    return Citation(kind="patent", number=docdb(country, number, kind), category=category or None,
+                    date=loose_date(when))
+
+
+def npl_citation(text: str, category: str | None) -> Citation | None:
+    return Citation(kind="npl", text=text, category=category or None) if text else None
+
+
+def person_name(first: str, last: str, org: str = "") -> str:
+    """`Steven J. Visco` for people, the organization name otherwise."""
+    if org:
+        return org
+    return " ".join(p for p in (first, last) if p)
+
+
+def party(name: str, country: str | None, role: str) -> Party | None:
+    name = _WS.sub(" ", name or "").strip()
+    if not name:
+        return None
+    country = (country or "").strip().upper() or None
+    if country and not re.fullmatch(r"[A-Z]{2}", country):
+        country = None
+    return Party(name=name, country=country, role=role)
+
+
+def unique_parties(parties: Iterable[Party | None]) -> list[Party]:
+    out: list[Party] = []
+    seen: set[tuple[str, str]] = set()
+    for p in parties:
+        if p is None:
+            continue
+        key = (p.normalized, p.role)
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
+    return out
+
+
+# --- classifications -------------------------------------------------------------------------------------
+
+def ipc_text(text: str, version: str | None = None, first: bool = False) -> Classification | None:
+    """IPC from a string: `A61K 9/20`, `7A61K 9/20` (edition prefix), `A61B005/00`, `A47L  514` (ST.32)."""
+    raw = (text or "").strip()
+    if not raw:
+        return None
+    m = re.match(r"^(\d{1,2})\s*([A-HY]\d\d[A-Z].*)$", raw)
+    if m:
+        version = version or m.group(1)
+        raw = m.group(2)
+    return Classification.parse(raw, "IPC", version=version or None, first=first)
+
+
+def uspc(text: str, first: bool = False) -> Classification | None:
+    """A US class as USPTO writes it (`705 26`, `2611121`, `D 1101`, `257E21006`, `600300000`) -> `705/26`,
+    `261/112.1`, `D1/101`, `257/E21.006`, `600/300`."""
+    raw = (text or "").rstrip()
+    if not raw.strip() or raw.strip().lower() == "none":
+        return None
+    cls = raw[:3].replace(" ", "").lstrip("0") or "0"
+    rest = raw[3:]
+    sub = _uspc_subclass(rest)
+    symbol = f"{cls}/{sub}" if sub else cls
+    return Classification(scheme="USPC", symbol=symbol, first=first)
+
+
+def uspc_parts(klass: str, subclass: str, first: bool = False) -> Classification | None:
+    """pap style: `<class>002</class><subclass>455000</subclass>` -> `2/455`."""
+    klass = (klass or "").strip()
+    if not klass:
+        return None
+    return uspc(klass.rjust(3)[:3] + (subclass or "").strip(), first=first)
+
+
+def _uspc_subclass(rest: str) -> str:
+    rest = rest.rstrip()
+    if not rest.strip():
+        return ""
+    compact = rest.replace(" ", "")
+    m = re.match(r"^(DIG|[A-Z]\d\d)(.*)$", compact)
+    if m and m.group(1) == "DIG":
+        return "DIG" + m.group(2).lstrip("0")
+    if m:  # E21006 -> E21.006 (the "E-subclasses" USPC used for semiconductor art collections)
+        return m.group(1) + ("." + m.group(2) if m.group(2) else "")
+    main, tail = rest[:3].strip(), rest[3:].strip()
+    m2 = re.match(r"^(\d*)\s*([A-Z]*)$", tail.replace(" ", ""))
+    if not main.isdigit() or m2 is None:
+        return compact
+    decimals, letters = m2.group(1).rstrip("0"), m2.group(2)
+    sub = main.lstrip("0") or "0"
+    if decimals:
+        sub += "." + decimals
+    return sub + letters
+
+
+def locarno(text: str, version: str | None = None, first: bool = True) -> Classification | None:
+    """Locarno design class `0101` -> `01-01`."""
+    raw = re.sub(r"\s+", "", text or "")
+    if not raw:
+        return None
+    m = re.fullmatch(r"(\d{2})-?(\d{2})", raw)
+    symbol = f"{m.group(1)}-{m.group(2)}" if m else raw
+    return Classification(scheme="LOCARNO", symbol=symbol, version=version or None, first=first)
+
+
+def compact(items: Iterable[Classification | None]) -> list[Classification]:
+    return [c for c in items if c is not None]
+
+
+# --- claims ----------------------------------------------------------------------------------------------
+
+def make_claim(num: int, text: str, refs: Iterable[str]) -> Claim | None:
+    """A claim from its text and the ids it refers to; None for a `(canceled)` placeholder."""
+    text = clean_claim(text)
+    if is_canceled(text):
+        return None
+    deps = [d for d in referenced_claims(refs) if d != num]  # a claim citing itself is a source slip
+    return Claim(num=num, text=strip_claim_number(text, num), depends_on=deps)
+
+
+def claim_num(ident: str | None, fallback: int) -> int:
+    m = re.search(r"(\d+)", ident or "")
+    return int(m.group(1)) if m else fallback
+
+
+def referenced_claims(refs: Iterable[str]) -> list[int]:
+    """Claim numbers from `CLM-00001` style ids (and `CLM-00001-00003` ranges), in order, without repeats."""
+    out: list[int] = []
+    for ref in refs:
+        for m in _CLAIM_ID.finditer(ref or ""):
+            lo = int(m.group(1))
+            hi = int(m.group(2)) if m.group(2) else lo
+            span = range(lo, hi + 1) if 0 <= hi - lo < 500 else (lo, hi)  # a garbled range: keep its ends only
+            out.extend(n for n in span if n not in out)
+    return out
+
+
+def clean_claim(text: str) -> str:
+    """Close the gaps block joins leave before punctuation (`claim 2 , wherein` -> `claim 2, wherein`)."""
+    return re.sub(r"\s+([,;:.](?:\s|$))", r"\1", text)
+
+
+def is_canceled(text: str) -> bool:
+    """`1-18. (canceled)`: a placeholder for claims dropped in prosecution, not a claim."""
+    return bool(_CANCELED.match(_LEADING_NUM.sub("", text, count=1)))
+
+
+def strip_claim_number(text: str, num: int) -> str:
+    """Drop the leading `1. ` that repeats the claim's own number."""
+    m = _LEADING_NUM.match(text)
+    if m and int(m.group(1)) == num:
+        return text[m.end():]
+    return text

@@ -1,0 +1,124 @@
+"""Configuration: a TOML file plus environment variables; the shell reads it and hands values to the rooms."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CONFIG_ENV = "PATENTSIFT_CONFIG"
+DEFAULT_CONFIG_PATHS = (Path("patentsift.toml"), Path("~/.config/patentsift/config.toml").expanduser())
+
+
+class ConfigError(ValueError):
+    """A configuration problem the user must fix (the message says which setting)."""
+
+
+@dataclass
+class ElasticsearchConfig:
+    hosts: list[str] = field(default_factory=lambda: ["http://127.0.0.1:9200"])
+    index_prefix: str = "patentsift"
+    api_key: str | None = None
+    username: str | None = None
+    password: str | None = None
+    ca_certs: str | None = None
+    verify_certs: bool = True
+    request_timeout: float = 30.0
+    analyzers: str = "builtin"  # builtin | icu | smartcn (needs the plugin on the cluster)
+
+
+@dataclass
+class HarvestConfig:
+    user_agent: str | None = None
+    uspto_urls: list[str] = field(default_factory=list)  # bulk-data listing pages to crawl
+    ep_urls: list[str] = field(default_factory=list)  # publication-server listing pages
+    keep_downloads: bool = False
+
+
+@dataclass
+class Config:
+    backend: str = "embedded"  # embedded | elasticsearch
+    data_dir: Path = field(default_factory=lambda: Path("~/.patentsift").expanduser())
+    elasticsearch: ElasticsearchConfig = field(default_factory=ElasticsearchConfig)
+    harvest: HarvestConfig = field(default_factory=HarvestConfig)
+    source: Path | None = None  # the file this was read from
+
+    @property
+    def index_path(self) -> Path:
+        return self.data_dir / "index.sqlite"
+
+    @property
+    def state_path(self) -> Path:
+        return self.data_dir / "harvest-state.sqlite"
+
+    @property
+    def downloads_dir(self) -> Path:
+        return self.data_dir / "downloads"
+
+
+def _section(cls: type, data: dict[str, Any], name: str) -> Any:
+    known = set(cls.__dataclass_fields__)
+    unknown = set(data) - known
+    if unknown:
+        raise ConfigError(f"unknown setting(s) in [{name}]: {', '.join(sorted(unknown))}")
+    return cls(**data)
+
+
+def load_config(path: Path | None = None, **overrides: Any) -> Config:
+    """Read the config file (explicit path, $PATENTSIFT_CONFIG, ./patentsift.toml, ~/.config/...), then env vars."""
+    candidates = [path] if path else ([Path(os.environ[CONFIG_ENV])] if os.environ.get(CONFIG_ENV) else [])
+    candidates += [] if path or os.environ.get(CONFIG_ENV) else list(DEFAULT_CONFIG_PATHS)
+    data: dict[str, Any] = {}
+    source = None
+    for candidate in candidates:
+        if candidate.exists():
+            try:
+                data = tomllib.loads(candidate.read_text(encoding="utf-8"))
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"{candidate}: {exc}") from None
+            source = candidate
+            break
+        if path is not None:
+            raise ConfigError(f"config file not found: {candidate}")
+    es = _section(ElasticsearchConfig, data.pop("elasticsearch", {}), "elasticsearch")
+    hv = _section(HarvestConfig, data.pop("harvest", {}), "harvest")
+    unknown = set(data) - {"backend", "data_dir"}
+    if unknown:
+        raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    cfg = Config(backend=data.get("backend", "embedded"), elasticsearch=es, harvest=hv, source=source)
+    if "data_dir" in data:
+        cfg.data_dir = Path(data["data_dir"]).expanduser()
+    _apply_env(cfg)
+    for key, value in overrides.items():
+        if value is not None:
+            setattr(cfg, key, Path(value).expanduser() if key == "data_dir" else value)
+    cfg.backend = normalize_backend(cfg.backend)
+    return cfg
+
+
+def normalize_backend(name: str) -> str:
+    aliases = {"embedded": "embedded", "sqlite": "embedded", "es": "elasticsearch", "elasticsearch": "elasticsearch"}
+    try:
+        return aliases[name.lower()]
+    except KeyError:
+        raise ConfigError(f"unknown backend {name!r}: use 'embedded' or 'elasticsearch' (es)") from None
+
+
+def _apply_env(cfg: Config) -> None:
+    """Secrets and deployment settings come from the environment, never from files in the repo."""
+    env = os.environ
+    if env.get("PATENTSIFT_BACKEND"):
+        cfg.backend = env["PATENTSIFT_BACKEND"]
+    if env.get("PATENTSIFT_HOME"):
+        cfg.data_dir = Path(env["PATENTSIFT_HOME"]).expanduser()
+    es = cfg.elasticsearch
+    if env.get("PATENTSIFT_ES_URL"):
+        es.hosts = [h.strip() for h in env["PATENTSIFT_ES_URL"].split(",") if h.strip()]
+    es.api_key = env.get("PATENTSIFT_ES_API_KEY", es.api_key)
+    es.username = env.get("PATENTSIFT_ES_USERNAME", es.username)
+    es.password = env.get("PATENTSIFT_ES_PASSWORD", es.password)
+    es.ca_certs = env.get("PATENTSIFT_ES_CA_CERTS", es.ca_certs)
+    if env.get("PATENTSIFT_ES_INDEX_PREFIX"):
+        es.index_prefix = env["PATENTSIFT_ES_INDEX_PREFIX"]
