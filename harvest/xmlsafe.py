@@ -123,7 +123,7 @@ def parse_xml(data: bytes) -> etree._Element:
     body = _strip_doctype(data)
     body = _ENTITY_REF.sub(_replace_entity, body)
     declared = _XML_DECL.match(body)
-    if declared and declared.group(1).lower() in ("utf-8", "utf8"):
+    if declared and declared.group(1).lower() in (b"utf-8", b"utf8"):
         try:
             body.decode("utf-8")
         except UnicodeDecodeError as exc:

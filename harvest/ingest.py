@@ -1,0 +1,214 @@
+"""Offline ingestion: files -> documents -> index, in batches, resumable, with every refusal on record.
+
+Used by the CLI for local files and by the Scrapy pipelines for downloaded ones (`key` = the URL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harvest.files import iter_file, walk
+from harvest.formats import parse_raw
+from harvest.raw import RawDocument, Reject, RejectRecord
+from harvest.state import HarvestState
+from index.base import Index
+from index.model import PatentDocument, merge_documents
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class IngestReport:
+    files: int = 0  # files read in this run
+    documents: int = 0  # patent documents parsed
+    indexed: int = 0  # documents the index accepted
+    skipped: int = 0  # not patent documents (sequence listings, non-data files): on record, not errors
+    rejects: list[RejectRecord] = field(default_factory=list)  # documents refused, with file/position/reason
+    bytes: int = 0  # bytes of documents read (decompressed)
+    unchanged: int = 0  # files already harvested with the same fingerprint: not read again
+    resumed: int = 0  # documents passed over because an interrupted run had stored them
+
+    def merge(self, other: IngestReport) -> None:
+        for name in ("files", "documents", "indexed", "skipped", "bytes", "unchanged", "resumed"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.rejects.extend(other.rejects)
+
+    def summary(self, max_rejects: int = 10) -> str:
+        """A few lines for people: counts, then the first rejects with their place and reason."""
+        head = (
+            f"{self.files} file(s) read, {self.unchanged} unchanged; {self.documents} document(s) parsed, "
+            f"{self.indexed} indexed, {self.skipped} skipped, {len(self.rejects)} rejected; "
+            f"{self.bytes / 1e6:.1f} MB"
+        )
+        if self.resumed:
+            head += f"; {self.resumed} already stored by an interrupted run"
+        lines = [head]
+        for rec in self.rejects[:max_rejects]:
+            lines.append(f"  rejected {rec.file} #{rec.position} @{rec.offset}: {rec.reason}")
+        if len(self.rejects) > max_rejects:
+            lines.append(f"  ... and {len(self.rejects) - max_rejects} more")
+        return "\n".join(lines)
+
+
+def file_fingerprint(path: Path) -> str:
+    """Size and modification time: a file that changes on disk is harvested again."""
+    st = path.stat()
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
+def ingest_path(
+    path: Path | str,
+    index: Index,
+    state: HarvestState | None = None,
+    *,
+    key: str | None = None,
+    source: str = "file",
+    batch_size: int = 500,
+    progress: Progress | None = None,
+    fingerprint: str | None = None,
+) -> IngestReport:
+    """Split, parse and index everything under `path` (file, directory or zip); see `IngestReport`.
+
+    `key` names the file in provenance and state (default: its absolute path; the URL for downloads);
+    `fingerprint` (e.g. an ETag) replaces size+mtime for a single file. With a `state`, files already done are
+    passed over and an interrupted file resumes after the last stored batch.
+    """
+    path = Path(path)
+    root = key or str(path.resolve())
+    report = IngestReport()
+    partials: set[str] = set()
+    for entry in walk(path, name=root):
+        if isinstance(entry, RejectRecord):
+            _record(report, state, entry.file, entry)
+            continue
+        file_path, file_key = entry
+        fp = fingerprint if fingerprint and file_path == path else file_fingerprint(file_path)
+        batch = _Batch(index, state, report, file_key, batch_size, partials)
+        _ingest_file(file_path, file_key, fp, batch, source, progress)
+    return report
+
+
+def _ingest_file(path: Path, key: str, fp: str, batch: _Batch, source: str, progress: Progress | None) -> None:
+    state, report = batch.state, batch.report
+    if state is not None:
+        if state.is_done(key, fp):
+            report.unchanged += 1
+            return
+        state.start(key, fp)
+    report.files += 1
+    resume: dict[str, int] = {}
+    positioned = 0  # documents seen (stored, refused or skipped), for the state's count
+    for item in iter_file(path, name=key, source=source):
+        stream = item.file
+        if state is not None and stream not in resume:
+            resume[stream] = state.resume_position(stream)
+        positioned += item.position > 0
+        if isinstance(item, RawDocument):
+            report.bytes += len(item.data)
+        if 0 < item.position <= resume.get(stream, 0):
+            report.resumed += isinstance(item, RawDocument)
+        elif isinstance(item, RejectRecord):
+            _record(report, state, key, item)
+        else:
+            for doc in _parse(item, report, state, key):
+                batch.add(doc, item)
+        if item.position:
+            batch.handled(stream, item.position)
+        if progress is not None:
+            progress(report.bytes)
+    batch.flush()
+    if state is not None:
+        rejected = {(r.file, r.position) for r in state.rejects(key) if r.position}
+        errors = sum(1 for r in state.rejects(key) if not r.skip)
+        state.mark_done(key, fp, documents=positioned - len(rejected), rejects=errors)
+
+
+def _parse(raw: RawDocument, report: IngestReport, state: HarvestState | None, key: str) -> list[PatentDocument]:
+    try:
+        docs = parse_raw(raw)
+    except Reject as exc:
+        _record(report, state, key, RejectRecord(raw.file, raw.position, raw.offset, exc.reason, exc.skip))
+        return []
+    except Exception as exc:  # a parser bug must not stop a weekly file: the document is rejected with the cause
+        reason = f"parser error: {type(exc).__name__}: {exc}"
+        _record(report, state, key, RejectRecord(raw.file, raw.position, raw.offset, reason))
+        return []
+    report.documents += len(docs)
+    return docs
+
+
+def _record(report: IngestReport, state: HarvestState | None, key: str, rec: RejectRecord) -> None:
+    if rec.skip:
+        report.skipped += 1
+    else:
+        report.rejects.append(rec)
+    if state is not None:
+        state.record_reject(key, rec)
+
+
+class _Batch:
+    """Documents waiting for one `index.upsert`; progress is written only after they are stored."""
+
+    def __init__(
+        self, index: Index, state: HarvestState | None, report: IngestReport, key: str, size: int, partials: set[str],
+    ) -> None:
+        self.index, self.state, self.report, self.key, self.size = index, state, report, key, max(1, size)
+        self.docs: dict[str, PatentDocument] = {}
+        self.where: dict[str, RawDocument] = {}
+        self.positions: dict[str, int] = {}  # stream -> last position handled (stored, rejected or skipped)
+        self.partials = partials  # ids stored as partial documents in this run
+
+    def add(self, doc: PatentDocument, raw: RawDocument) -> None:
+        prior = self.docs.get(doc.id)
+        if prior is not None and (doc.partial or prior.partial):
+            doc = merge_documents(prior, doc)
+        self.docs[doc.id] = doc
+        self.where[doc.id] = raw
+
+    def _merge_with_stored(self) -> None:
+        """Partial documents fill the stored record; a full one fills a stored partial one (parts fetched first)."""
+        full = [i for i, d in self.docs.items() if not d.partial]
+        known = self.partials & set(full)
+        if self.state is not None:
+            known |= self.state.partial_ids(full)
+        for doc_id, doc in list(self.docs.items()):
+            if doc.partial or doc_id in known:
+                stored = self.index.get(doc_id)
+                if stored is not None and (doc.partial or stored.partial):
+                    self.docs[doc_id] = merge_documents(stored, doc)
+
+    def _note_partials(self, indexed: list[str]) -> None:
+        stored = [i for i in indexed if i in self.docs]
+        partial = {i for i in stored if self.docs[i].partial}
+        self.partials |= partial
+        self.partials -= set(stored) - partial
+        if self.state is not None:
+            self.state.set_partial(partial, True)
+            self.state.set_partial(set(stored) - partial, False)
+
+    def handled(self, stream: str, position: int) -> None:
+        self.positions[stream] = position
+        if len(self.docs) >= self.size:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.docs:
+            self._merge_with_stored()
+            result = self.index.upsert(list(self.docs.values()))
+            self._note_partials(result.indexed)
+            self.report.indexed += len(result.indexed)
+            for doc_id, reason in result.failed:
+                raw = self.where.get(doc_id)
+                rec = RejectRecord(
+                    raw.file if raw else self.key, raw.position if raw else 0, raw.offset if raw else 0,
+                    f"index refused {doc_id}: {reason}",
+                )
+                _record(self.report, self.state, self.key, rec)
+        if self.state is not None:
+            for stream, position in self.positions.items():
+                self.state.mark_progress(stream, position)
+        self.docs.clear()
+        self.where.clear()
+        self.positions.clear()

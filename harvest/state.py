@@ -1,0 +1,173 @@
+"""What has been harvested: per file (URL or absolute path) its fingerprint, progress and rejects, in SQLite.
+
+A file is *done* once every document in it was stored or rejected; a new fingerprint (ETag, size, mtime) means it
+changed and is harvested again from the start. Progress is kept per stream (`file` or `file!member`) as the last
+1-based position fully handled, so an interrupted run resumes after it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from harvest.raw import RejectRecord
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    key TEXT PRIMARY KEY,
+    fingerprint TEXT,
+    status TEXT NOT NULL DEFAULT 'started',
+    documents INTEGER NOT NULL DEFAULT 0,
+    rejects INTEGER NOT NULL DEFAULT 0,
+    started_at TEXT,
+    done_at TEXT
+);
+CREATE TABLE IF NOT EXISTS progress (
+    stream TEXT PRIMARY KEY,
+    position INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rejects (
+    key TEXT NOT NULL,
+    file TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    "offset" INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    skip INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (file, position, reason)
+);
+CREATE INDEX IF NOT EXISTS rejects_key ON rejects (key);
+CREATE TABLE IF NOT EXISTS partial_documents (
+    id TEXT PRIMARY KEY
+);
+"""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class HarvestState:
+    """A small SQLite record of harvested files; every call commits, so a crash loses at most one batch."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+
+    # --- files ----------------------------------------------------------------------------------------------------
+    def is_done(self, key: str, fingerprint: str | None = None) -> bool:
+        """True when `key` was harvested completely (with this fingerprint, when one is given)."""
+        row = self._db.execute("SELECT status, fingerprint FROM files WHERE key = ?", (key,)).fetchone()
+        if row is None or row[0] != "done":
+            return False
+        return fingerprint is None or row[1] == fingerprint
+
+    def start(self, key: str, fingerprint: str | None = None) -> int:
+        """Register a harvest of `key`; a changed fingerprint forgets earlier progress and rejects.
+
+        Returns the position to resume after (0 for a fresh start).
+        """
+        row = self._db.execute("SELECT fingerprint FROM files WHERE key = ?", (key,)).fetchone()
+        if row is not None and row[0] != fingerprint:
+            self.forget(key)
+            row = None
+        if row is None:
+            self._db.execute(
+                "INSERT INTO files (key, fingerprint, status, started_at) VALUES (?, ?, 'started', ?)",
+                (key, fingerprint, _now()),
+            )
+        else:
+            self._db.execute("UPDATE files SET status = 'started', done_at = NULL WHERE key = ?", (key,))
+        return self.resume_position(key)
+
+    def forget(self, key: str) -> None:
+        """Drop everything recorded for `key` (and its archive members)."""
+        self._db.execute("BEGIN")
+        try:
+            self._db.execute("DELETE FROM files WHERE key = ?", (key,))
+            self._db.execute("DELETE FROM progress WHERE stream = ? OR stream LIKE ? ESCAPE '\\'",
+                             (key, _like_prefix(key) + "!%"))
+            self._db.execute("DELETE FROM rejects WHERE key = ?", (key,))
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def mark_done(self, key: str, fingerprint: str | None, documents: int, rejects: int) -> None:
+        self._db.execute(
+            "INSERT INTO files (key, fingerprint, status, documents, rejects, started_at, done_at)"
+            " VALUES (?, ?, 'done', ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET fingerprint = excluded.fingerprint,"
+            " status = 'done', documents = excluded.documents, rejects = excluded.rejects, done_at = excluded.done_at",
+            (key, fingerprint, documents, rejects, _now(), _now()),
+        )
+
+    def files(self) -> list[dict[str, Any]]:
+        """One dict per file: key, fingerprint, status, documents, rejects, started_at, done_at."""
+        cur = self._db.execute("SELECT * FROM files ORDER BY key")
+        names = [c[0] for c in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    # --- progress -------------------------------------------------------------------------------------------------
+    def resume_position(self, key: str) -> int:
+        """The last position of stream `key` (a file, or `file!member`) that was fully stored; 0 when none."""
+        row = self._db.execute("SELECT position FROM progress WHERE stream = ?", (key,)).fetchone()
+        return row[0] if row else 0
+
+    def mark_progress(self, key: str, position: int) -> None:
+        self._db.execute(
+            "INSERT INTO progress (stream, position) VALUES (?, ?)"
+            " ON CONFLICT (stream) DO UPDATE SET position = max(position, excluded.position)",
+            (key, position),
+        )
+
+    # --- rejects --------------------------------------------------------------------------------------------------
+    def record_reject(self, key: str, reject: RejectRecord) -> None:
+        """Remember a refused document of file `key`; recording the same one twice keeps one."""
+        self._db.execute(
+            'INSERT OR IGNORE INTO rejects (key, file, position, "offset", reason, skip) VALUES (?, ?, ?, ?, ?, ?)',
+            (key, reject.file, reject.position, reject.offset, reject.reason, int(reject.skip)),
+        )
+
+    def rejects(self, key: str | None = None) -> list[RejectRecord]:
+        sql = 'SELECT file, position, "offset", reason, skip FROM rejects'
+        cur = self._db.execute(sql + " WHERE key = ? ORDER BY rowid", (key,)) if key else self._db.execute(
+            sql + " ORDER BY rowid"
+        )
+        return [RejectRecord(f, p, o, r, bool(s)) for f, p, o, r, s in cur.fetchall()]
+
+    # --- partial documents ----------------------------------------------------------------------------------------
+    def set_partial(self, ids: Iterable[str], partial: bool) -> None:
+        """Remember which stored documents are partial (only some parts), so a full one is merged into them."""
+        rows = [(i,) for i in ids]
+        sql = "INSERT OR IGNORE INTO partial_documents (id) VALUES (?)" if partial else (
+            "DELETE FROM partial_documents WHERE id = ?"
+        )
+        self._db.executemany(sql, rows)
+
+    def partial_ids(self, ids: Iterable[str]) -> set[str]:
+        """Those of `ids` stored as partial documents."""
+        wanted = list(ids)
+        found: set[str] = set()
+        for i in range(0, len(wanted), 500):
+            part = wanted[i:i + 500]
+            sql = f"SELECT id FROM partial_documents WHERE id IN ({','.join('?' * len(part))})"
+            found.update(row[0] for row in self._db.execute(sql, part))
+        return found
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> HarvestState:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _like_prefix(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -1,0 +1,407 @@
+"""ElasticIndex: the Index protocol on an Elasticsearch 8.x cluster (official client, versioned indices + alias)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from elastic_transport import ConnectionError as TransportConnectionError
+from elastic_transport import ConnectionTimeout
+from elasticsearch import ApiError, BadRequestError, Elasticsearch, NotFoundError, helpers
+
+from index.base import FacetValue, Filters, Hit, IndexError_, SearchRequest, SearchResult, UpsertReport
+from index.elastic import mapping as m
+from index.elastic.translate import (
+    FACET_FIELDS,
+    Analysis,
+    decode_cursor,
+    encode_cursor,
+    facet_aggs,
+    filter_clauses,
+    highlight_spec,
+    to_dsl,
+)
+from index.model import PatentDocument, merge_documents
+from index.query.ast import MatchAll
+
+log = logging.getLogger(__name__)
+UNREACHABLE = (TransportConnectionError, ConnectionTimeout)
+BATCH = 500  # documents per client-side batch (bulk requests are chunked further by streaming_bulk)
+MAX_CHUNK_BYTES = 8 * 1024 * 1024  # well under a small node's indexing-pressure limit (10% of heap)
+SORT = [{"_score": "desc"}, {"id": "asc"}]
+
+
+class BulkInterrupted(IndexError_):
+    """The cluster became unreachable mid-load; `pending` lists the ids that were not indexed."""
+
+    def __init__(self, message: str, report: UpsertReport, pending: list[str]) -> None:
+        super().__init__(message)
+        self.report = report
+        self.pending = pending
+
+
+class ElasticIndex:
+    def __init__(
+        self,
+        hosts: str | Sequence[str] | None = None,
+        client: Elasticsearch | None = None,
+        *,
+        index_prefix: str = "patentsift",
+        api_key: str | None = None,
+        basic_auth: tuple[str, str] | None = None,
+        ca_certs: str | None = None,
+        verify_certs: bool = True,
+        request_timeout: float = 30,
+        analyzers: str = "builtin",
+        refresh: str | bool = "wait_for",
+        vector_dims: int | None = None,
+        chunk_size: int = 200,
+        max_retries: int = 3,
+    ) -> None:
+        if client is None:
+            if not hosts:
+                raise IndexError_("ElasticIndex needs hosts (e.g. http://127.0.0.1:9200) or a client")
+            client = Elasticsearch(
+                hosts, api_key=api_key, basic_auth=basic_auth, ca_certs=ca_certs, verify_certs=verify_certs,
+                request_timeout=request_timeout, max_retries=max_retries, retry_on_timeout=True,
+            )
+        self.es = client
+        self.alias = f"{index_prefix}-docs"
+        self.prefix = index_prefix
+        self.refresh = refresh
+        self.chunk_size = chunk_size
+        self.max_retries = max_retries
+        self.vector_dims = vector_dims
+        self._requested = analyzers
+        self._seq_lock = threading.Lock()
+        self._last_seq = 0
+        self.mode = self._open()
+
+    # --- setup -------------------------------------------------------------------------------------------
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run one client call; turn an unreachable cluster into IndexError_ naming the hosts."""
+        try:
+            return fn(*args, **kwargs)
+        except UNREACHABLE as exc:
+            raise IndexError_(f"Elasticsearch unreachable during {what} ({self._hosts()}): {exc}") from exc
+
+    def _hosts(self) -> str:
+        nodes = getattr(self.es.transport, "node_pool", None)
+        try:
+            return ", ".join(str(n.base_url) for n in nodes.all()) if nodes else "?"
+        except Exception:  # noqa: BLE001 - only for the message
+            return "?"
+
+    def _open(self) -> str:
+        """Find the alias or create the first versioned index; return the analysis mode in use."""
+        if self._call("open", self.es.indices.exists_alias, name=self.alias):
+            meta = self._call("open", self.es.indices.get_mapping, index=self.alias)
+            first = next(iter(meta.body.values()))["mappings"].get("_meta", {})
+            return str(first.get("analysis", "client"))
+        mode = self.resolve_mode()
+        name = self._create_index(mode)
+        self._call("open", self.es.indices.put_alias, index=name, name=self.alias)
+        return mode
+
+    def resolve_mode(self) -> str:
+        """`builtin` -> `server` when the node has the CJK filters (analysis-common), else `client`."""
+        choice = self._requested.lower()
+        if choice not in ("builtin", "auto"):
+            return choice
+        try:
+            self.es.indices.analyze(tokenizer="standard", filter=m.PROBE_FILTERS["server"], text="试验 Test")
+            return "server"
+        except BadRequestError:
+            log.info("node lacks cjk_width/cjk_bigram (analysis-common): analyzing on the client")
+            return "client"
+
+    def _create_index(self, mode: str) -> str:
+        name = f"{self.prefix}-docs-v{m.SCHEMA_VERSION}-{time.time_ns()}"
+        body = m.index_settings(mode, self.vector_dims)
+        try:
+            self._call("create index", self.es.indices.create, index=name, **body)
+        except BadRequestError as exc:
+            raise IndexError_(f"cannot create {name} with analyzers={mode!r}: {exc.message} "
+                              f"(a plugin analyzer needs the plugin installed on every node)") from exc
+        return name
+
+    def current_index(self) -> str:
+        aliases = self._call("alias lookup", self.es.indices.get_alias, name=self.alias)
+        return next(iter(aliases.body))
+
+    def _refresh(self) -> None:
+        if self.refresh:
+            self._call("refresh", self.es.indices.refresh, index=self.alias)
+
+    def _next_seq(self) -> int:
+        """Time-based, strictly increasing within this process (nanoseconds)."""
+        with self._seq_lock:
+            self._last_seq = max(time.time_ns(), self._last_seq + 1)
+            return self._last_seq
+
+    # --- writes ------------------------------------------------------------------------------------------
+    def upsert(self, documents: Iterable[PatentDocument]) -> UpsertReport:
+        """Bulk index by _id = publication number; per-document failures land in report.failed."""
+        report = UpsertReport()
+        batch: list[PatentDocument] = []
+        for doc in documents:
+            batch.append(doc)
+            if len(batch) >= BATCH:
+                report.merge(self._upsert_batch(batch, report))
+                batch = []
+        if batch:
+            report.merge(self._upsert_batch(batch, report))
+        self._refresh()
+        return report
+
+    def _upsert_batch(self, docs: list[PatentDocument], so_far: UpsertReport) -> UpsertReport:
+        docs = self._merge_partials(docs)
+        vectors = self._existing_vectors([d.id for d in docs])
+        actions = [{"_op_type": "index", "_index": self.alias, "_id": d.id,
+                    "_source": m.document_body(d, self.mode, self._next_seq(), vectors.get(d.id))} for d in docs]
+        return self._bulk(actions, so_far)
+
+    def _bulk(self, actions: list[dict[str, Any]], so_far: UpsertReport) -> UpsertReport:
+        report = UpsertReport()
+        done: set[str] = set()
+        try:
+            for ok, item in helpers.streaming_bulk(
+                    self.es, actions, chunk_size=self.chunk_size, max_chunk_bytes=MAX_CHUNK_BYTES,
+                    max_retries=self.max_retries,
+                    initial_backoff=1, max_backoff=30, raise_on_error=False, raise_on_exception=True):
+                info = next(iter(item.values()))
+                doc_id = str(info.get("_id"))
+                done.add(doc_id)
+                if ok:
+                    report.indexed.append(doc_id)
+                else:
+                    report.failed.append((doc_id, _reason(info)))
+        except (*UNREACHABLE, ApiError) as exc:
+            pending = [a["_id"] for a in actions if a["_id"] not in done]
+            total = UpsertReport(so_far.indexed + report.indexed, so_far.failed + report.failed)
+            shown = ", ".join(pending[:10]) + (f" (+{len(pending) - 10} more)" if len(pending) > 10 else "")
+            what = "became unreachable" if isinstance(exc, UNREACHABLE) else "refused a bulk request"
+            raise BulkInterrupted(
+                f"Elasticsearch {what} ({self._hosts()}) after {len(total.indexed)} documents were "
+                f"indexed; {len(pending)} of this batch were NOT indexed: {shown}, nor any later input. "
+                f"Rerun the load: documents are keyed by publication number, so nothing is duplicated. ({exc})",
+                total, pending) from exc
+        return report
+
+    def _merge_partials(self, docs: list[PatentDocument]) -> list[PatentDocument]:
+        """A partial document (e.g. an OPS claims response) fills the stored record instead of replacing it."""
+        partial_ids = [d.id for d in docs if d.partial]
+        stored = self._mget(partial_ids) if partial_ids else {}
+        out: dict[str, PatentDocument] = {}
+        for d in docs:
+            base = out.get(d.id) or stored.get(d.id)
+            out[d.id] = merge_documents(base, d) if (d.partial and base) else d
+        return list(out.values())
+
+    def _mget(self, ids: list[str], fields: Sequence[str] = ("doc",)) -> dict[str, PatentDocument]:
+        if not ids:
+            return {}
+        res = self._call("get", self.es.mget, index=self.alias, ids=ids, source_includes=list(fields))
+        return {d["_id"]: PatentDocument.from_dict(d["_source"]["doc"]) for d in res["docs"] if d.get("found")}
+
+    def _existing_vectors(self, ids: list[str]) -> dict[str, list[float]]:
+        res = self._call("get", self.es.mget, index=self.alias, ids=ids, source_includes=["vec"])
+        return {d["_id"]: d["_source"]["vec"] for d in res["docs"] if d.get("found") and d["_source"].get("vec")}
+
+    def delete(self, ids: Iterable[str]) -> int:
+        actions = [{"_op_type": "delete", "_index": self.alias, "_id": i} for i in ids]
+        if not actions:
+            return 0
+        deleted = 0
+        try:
+            for ok, item in helpers.streaming_bulk(self.es, actions, raise_on_error=False, chunk_size=self.chunk_size):
+                deleted += int(ok and item["delete"].get("result") == "deleted")
+        except UNREACHABLE as exc:
+            raise IndexError_(f"Elasticsearch unreachable during delete ({self._hosts()}): {exc}") from exc
+        self._refresh()
+        return deleted
+
+    def set_vectors(self, vectors: dict[str, Sequence[float]]) -> None:
+        """Re-index the stored documents with their vectors (tokens are derived, so no partial update)."""
+        ids = list(vectors)
+        for start in range(0, len(ids), BATCH):
+            chunk = ids[start:start + BATCH]
+            res = self._call("get", self.es.mget, index=self.alias, ids=chunk, source_includes=["doc", "seq"])
+            actions = [{"_op_type": "index", "_index": self.alias, "_id": d["_id"],
+                        "_source": m.document_body(PatentDocument.from_dict(d["_source"]["doc"]), self.mode,
+                                                   d["_source"]["seq"], [float(x) for x in vectors[d["_id"]]])}
+                       for d in res["docs"] if d.get("found")]
+            report = self._bulk(actions, UpsertReport())
+            if report.failed:
+                raise IndexError_(f"vectors not stored for {len(report.failed)} documents: {report.failed[:3]}")
+        self._refresh()
+
+    # --- reads -------------------------------------------------------------------------------------------
+    def get(self, doc_id: str) -> PatentDocument | None:
+        try:
+            res = self._call("get", self.es.get, index=self.alias, id=doc_id, source_includes=["doc"])
+        except NotFoundError:
+            return None
+        return PatentDocument.from_dict(res["_source"]["doc"])
+
+    def count(self) -> int:
+        return int(self._call("count", self.es.count, index=self.alias)["count"])
+
+    def build_body(self, request: SearchRequest) -> dict[str, Any]:
+        """The search body for a request (pure apart from the analysis mode)."""
+        analysis = Analysis(self.mode)
+        query = {"bool": {"must": [to_dsl(request.query, analysis)], "filter": filter_clauses(request.filters)}}
+        body: dict[str, Any] = {"query": query, "size": request.limit, "sort": SORT, "track_total_hits": True,
+                                "_source": ["doc"], "track_scores": True}
+        if request.search_after:
+            body["search_after"] = decode_cursor(request.search_after)
+        else:
+            body["from"] = request.offset
+        if request.facets:
+            body["aggs"] = facet_aggs(request.facets)
+        if request.highlight and not isinstance(request.query, MatchAll):
+            spec = highlight_spec(request.query, analysis)
+            if spec:
+                body["highlight"] = spec
+        return body
+
+    def search(self, request: SearchRequest) -> SearchResult:
+        body = self.build_body(request)
+        try:
+            res = self._call("search", self.es.search, index=self.alias, **_params(body))
+        except BadRequestError as exc:
+            raise IndexError_(f"Elasticsearch rejected the search: {exc.message}") from exc
+        hits = [_hit(h) for h in res["hits"]["hits"]]
+        facets = {
+            name: [_facet_value(b) for b in res.get("aggregations", {}).get(name, {}).get("buckets", [])]
+            for name in request.facets if name in FACET_FIELDS
+        }
+        raw = res["hits"]["hits"]
+        cursor = encode_cursor(raw[-1]["sort"]) if raw and len(raw) == request.limit else None
+        return SearchResult(total=int(res["hits"]["total"]["value"]), hits=hits, facets=facets, next_cursor=cursor)
+
+    def knn(self, vector: Sequence[float], k: int, filters: Filters | None = None) -> list[Hit]:
+        """Approximate nearest neighbours (HNSW); score = cosine similarity."""
+        knn: dict[str, Any] = {"field": "vec", "query_vector": [float(x) for x in vector], "k": k,
+                               "num_candidates": max(100, 10 * k)}
+        clauses = filter_clauses(filters) if filters else []
+        if clauses:
+            knn["filter"] = clauses
+        try:
+            res = self._call("knn", self.es.search, index=self.alias, knn=knn, size=k, source=["doc"])
+        except BadRequestError as exc:
+            raise IndexError_(f"knn search failed (were vectors stored?): {exc.message}") from exc
+        return [Hit(h["_id"], 2.0 * float(h["_score"]) - 1.0, PatentDocument.from_dict(h["_source"]["doc"]))
+                for h in res["hits"]["hits"]]
+
+    def hybrid(self, request: SearchRequest, vector: Sequence[float], k: int = 10, rank_constant: int = 60,
+               ) -> list[Hit]:
+        """Reciprocal-rank fusion of the BM25 search and the knn search (client side, no license needed)."""
+        window = max(k, request.limit) * 2
+        lexical = self.search(SearchRequest(request.query, request.filters, highlight=False, limit=window))
+        semantic = self.knn(vector, window, request.filters)
+        return rrf([lexical.hits, semantic], k, rank_constant)
+
+    def documents_since(self, seq: int, limit: int = 1000) -> Iterator[tuple[int, PatentDocument]]:
+        """Documents upserted after `seq`, oldest first (pages of `limit` by search_after on seq)."""
+        after = seq
+        while True:
+            res = self._call("documents_since", self.es.search, index=self.alias,
+                             query={"range": {"seq": {"gt": after}}}, sort=[{"seq": "asc"}], size=limit,
+                             source=["doc", "seq"])
+            hits = res["hits"]["hits"]
+            for h in hits:
+                yield int(h["_source"]["seq"]), PatentDocument.from_dict(h["_source"]["doc"])
+            if len(hits) < limit:
+                return
+            after = int(hits[-1]["_source"]["seq"])
+
+    # --- maintenance -------------------------------------------------------------------------------------
+    def rebuild(self, mode: str | None = None) -> str:
+        """New index from the current mapping, copy every document (recomputing derived fields), swap the
+        alias atomically, delete the old index. Searches keep answering from the old index meanwhile."""
+        old = self.current_index()
+        new_mode = mode or self.resolve_mode()
+        new = self._create_index(new_mode)
+        copied = 0
+        actions: list[dict[str, Any]] = []
+        try:
+            for h in helpers.scan(self.es, index=old, query={"query": {"match_all": {}}, "_source": ["doc", "seq", "vec"]}, size=500):
+                src = h["_source"]
+                doc = PatentDocument.from_dict(src["doc"])
+                actions.append({"_op_type": "index", "_index": new, "_id": h["_id"],
+                                "_source": m.document_body(doc, new_mode, src["seq"], src.get("vec"))})
+                if len(actions) >= BATCH:
+                    copied += self._copy(actions)
+                    actions = []
+            if actions:
+                copied += self._copy(actions)
+            self._call("refresh", self.es.indices.refresh, index=new)
+        except BaseException:
+            self.es.indices.delete(index=new, ignore_unavailable=True)
+            raise
+        self._call("alias swap", self.es.indices.update_aliases, actions=[
+            {"remove": {"index": old, "alias": self.alias}}, {"add": {"index": new, "alias": self.alias}}])
+        self._call("delete old index", self.es.indices.delete, index=old)
+        self.mode = new_mode
+        return f"rebuilt {self.alias}: {old} -> {new} ({copied} documents, analysis={new_mode})"
+
+    def _copy(self, actions: list[dict[str, Any]]) -> int:
+        report = self._bulk(actions, UpsertReport())
+        if report.failed:
+            raise IndexError_(f"rebuild: {len(report.failed)} documents failed, e.g. {report.failed[:3]}")
+        return len(report.indexed)
+
+    def drop(self) -> None:
+        """Delete every index behind the alias (tests, `reset`)."""
+        try:
+            names = list(self.es.indices.get_alias(name=self.alias).body)
+        except NotFoundError:
+            return
+        self.es.indices.delete(index=",".join(names), ignore_unavailable=True)
+
+    def close(self) -> None:
+        self.es.close()
+
+
+def _params(body: dict[str, Any]) -> dict[str, Any]:
+    """A search body as client keyword arguments (`from` and `_source` are spelled `from_` and `source`)."""
+    renames = {"from": "from_", "_source": "source"}
+    return {renames.get(k, k): v for k, v in body.items()}
+
+
+def _reason(info: dict[str, Any]) -> str:
+    err = info.get("error")
+    if isinstance(err, dict):
+        reason = f"{err.get('type')}: {err.get('reason')}"
+        cause = err.get("caused_by")
+        if isinstance(cause, dict):
+            reason += f" (caused by {cause.get('type')}: {cause.get('reason')})"
+        return reason
+    return str(err or f"status {info.get('status')}")
+
+
+def _hit(h: dict[str, Any]) -> Hit:
+    return Hit(h["_id"], float(h.get("_score") or 0.0), PatentDocument.from_dict(h["_source"]["doc"]),
+               {k: list(v) for k, v in h.get("highlight", {}).items()})
+
+
+def _facet_value(bucket: dict[str, Any]) -> FacetValue:
+    return FacetValue(str(bucket["key"]), int(bucket["doc_count"]))
+
+
+def rrf(rankings: Sequence[Sequence[Hit]], k: int, rank_constant: int = 60) -> list[Hit]:
+    """Reciprocal rank fusion: score = sum 1 / (rank_constant + rank)."""
+    scores: dict[str, float] = {}
+    first: dict[str, Hit] = {}
+    for hits in rankings:
+        for rank, hit in enumerate(hits, start=1):
+            scores[hit.id] = scores.get(hit.id, 0.0) + 1.0 / (rank_constant + rank)
+            first.setdefault(hit.id, hit)
+    ordered = sorted(scores, key=lambda i: (-scores[i], i))[:k]
+    return [Hit(i, scores[i], first[i].document, first[i].highlights) for i in ordered]
+
+

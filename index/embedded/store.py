@@ -1,0 +1,354 @@
+"""EmbeddedIndex: the default index backend, a single SQLite file (FTS5 + side tables), no server."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from itertools import islice
+from pathlib import Path
+
+from index.base import (
+    FACETS,
+    FacetValue,
+    Filters,
+    Hit,
+    IndexError_,
+    SearchRequest,
+    SearchResult,
+    UpsertReport,
+)
+from index.embedded.compile import Compiled, compile_filters, compile_query
+from index.embedded.highlight import highlight
+from index.embedded.rows import FTS_COLUMNS, DocRows, decode_document, doc_rows
+from index.embedded.schema import SIDE_TABLES, connect
+from index.embedded.vectors import VectorMatrix, as_vector, to_blob
+from index.fields import claims_text
+from index.model import PatentDocument, PublicationNumber, merge_documents
+from index.query.ast import FIELD_BOOSTS
+
+BATCH_SIZE = 500
+FACET_SIZE = 20
+_DOC_COLUMNS = ("id", "seq", "cc", "kind", "pd", "ad", "year", "pdkey", "an", "lang", "fam", "text_hash", "body")
+_UPSERT_SQL = (
+    f"INSERT INTO documents({', '.join(_DOC_COLUMNS)}) VALUES ({', '.join('?' * len(_DOC_COLUMNS))}) "
+    f"ON CONFLICT(id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _DOC_COLUMNS[1:])}"
+)
+_FTS_INSERT = "INSERT INTO fts(rowid, {}) VALUES (?{})".format(
+    ", ".join(f'"{c}"' for c in FTS_COLUMNS), ", ?" * len(FTS_COLUMNS))
+_BM25 = "bm25(fts, " + ", ".join(str(FIELD_BOOSTS[c]) for c in FTS_COLUMNS) + ")"
+_FACET_SQL = {
+    "ipc": "SELECT subclass, COUNT(DISTINCT doc) FROM classes WHERE scheme = 'ipc' AND subclass IS NOT NULL "
+    "AND doc IN (SELECT rid FROM m) GROUP BY subclass",
+    "cpc": "SELECT subclass, COUNT(DISTINCT doc) FROM classes WHERE scheme = 'cpc' AND subclass IS NOT NULL "
+    "AND doc IN (SELECT rid FROM m) GROUP BY subclass",
+    "applicant": "SELECT name, COUNT(*) FROM applicants WHERE doc IN (SELECT rid FROM m) GROUP BY name",
+    "year": "SELECT CAST(year AS TEXT), COUNT(*) FROM m WHERE year IS NOT NULL GROUP BY year",
+    "country": "SELECT cc, COUNT(*) FROM m WHERE cc IS NOT NULL GROUP BY cc",
+    "kind": "SELECT kind, COUNT(*) FROM m WHERE kind IS NOT NULL GROUP BY kind",
+}
+
+
+class EmbeddedIndex:
+    """A persistent full-text + structured + vector index in one SQLite file (WAL mode), safe across threads."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        if self.path.is_dir():
+            self.path = self.path / "index.sqlite"
+        self._lock = threading.RLock()
+        self._writes = 0  # bumped on every write by this object; with PRAGMA data_version it keys the caches
+        self._vectors: tuple[tuple[int, int], VectorMatrix] | None = None
+        with self._guard("open"):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn: sqlite3.Connection | None = connect(self.path)
+
+    # --- plumbing ---------------------------------------------------------------------------------------------
+    @contextmanager
+    def _guard(self, what: str) -> Iterator[None]:
+        """Turn SQLite failures into IndexError_ with what the user can do about them."""
+        try:
+            with self._lock:
+                yield
+        except sqlite3.OperationalError as exc:
+            msg = str(exc)
+            if "locked" in msg or "busy" in msg:
+                raise IndexError_(f"embedded index {self.path} is locked by another process ({what}): "
+                                  "wait for it to finish or stop it, then retry") from exc
+            if "fts5" in msg and "no such module" in msg:
+                raise IndexError_("this Python's SQLite lacks FTS5, which the embedded index needs") from exc
+            raise IndexError_(f"embedded index {self.path} failed ({what}): {msg}") from exc
+        except sqlite3.DatabaseError as exc:
+            raise IndexError_(f"embedded index {self.path} is unreadable or corrupt ({what}): {exc}; move the "
+                              "file aside and rebuild the index from the harvested documents") from exc
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise IndexError_(f"embedded index {self.path} is closed")
+        return self._conn
+
+    @contextmanager
+    def _write(self, what: str) -> Iterator[sqlite3.Connection]:
+        with self._guard(what):
+            conn = self.conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            finally:
+                self._writes += 1
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> EmbeddedIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- writes -------------------------------------------------------------------------------------------
+    def upsert(self, documents: Iterable[PatentDocument]) -> UpsertReport:
+        """Insert or replace by id, one transaction per batch; partial documents merge into the stored one."""
+        report = UpsertReport()
+        it = iter(documents)
+        while batch := list(islice(it, BATCH_SIZE)):
+            report.merge(self._upsert_batch(batch))
+        return report
+
+    def _upsert_batch(self, batch: list[PatentDocument]) -> UpsertReport:
+        report = UpsertReport()
+        docs: dict[str, PatentDocument] = {}
+        for doc in batch:  # a later copy of the same id replaces (or, when partial, completes) an earlier one
+            prev = docs.get(doc.id)
+            docs[doc.id] = merge_documents(prev, doc) if prev is not None and doc.partial else doc
+        with self._write("upsert") as conn:
+            ids = json.dumps(list(docs))
+            old = {row[0]: (row[1], row[2], row[3]) for row in conn.execute(
+                "SELECT id, rid, text_hash, body FROM documents WHERE id IN (SELECT value FROM json_each(?))",
+                (ids,))}
+            rows: list[DocRows] = []
+            for doc_id, doc in docs.items():
+                try:
+                    if doc.partial and doc_id in old:
+                        doc = merge_documents(decode_document(old[doc_id][2]), doc)
+                    rows.append(doc_rows(doc))
+                except Exception as exc:  # one bad document must not sink the batch
+                    report.failed.append((doc_id, f"{type(exc).__name__}: {exc}"))
+            if not rows:
+                return report
+            seq = self._next_seq(conn, len(rows))
+            conn.executemany(_UPSERT_SQL, [
+                tuple(seq + i if c == "seq" else r.columns[c] for c in _DOC_COLUMNS) for i, r in enumerate(rows)
+            ])
+            rid_of = dict(conn.execute("SELECT id, rid FROM documents WHERE id IN (SELECT value FROM json_each(?))",
+                                       (json.dumps([r.id for r in rows]),)).fetchall())
+            replaced = [(old[r.id][0],) for r in rows if r.id in old]
+            self._delete_side_rows(conn, replaced, vectors=False)
+            stale = [(old[r.id][0],) for r in rows if r.id in old and old[r.id][1] != r.text_hash]
+            conn.executemany("DELETE FROM vectors WHERE doc = ?", stale)  # text changed: its vector is stale
+            conn.executemany(_FTS_INSERT, [(rid_of[r.id], *r.fts) for r in rows])
+            conn.executemany("INSERT INTO keys(key, doc) VALUES (?, ?)",
+                             [(k, rid_of[r.id]) for r in rows for k in r.pn_keys])
+            conn.executemany("INSERT INTO classes(scheme, symbol, doc, subclass) VALUES (?, ?, ?, ?)",
+                             [(s, sym, rid_of[r.id], sub) for r in rows for s, sym, sub in r.classes])
+            conn.executemany("INSERT OR IGNORE INTO applicants(name, doc) VALUES (?, ?)",
+                             [(a, rid_of[r.id]) for r in rows for a in r.applicants])
+        report.indexed.extend(r.id for r in rows)
+        return report
+
+    @staticmethod
+    def _next_seq(conn: sqlite3.Connection, n: int) -> int:
+        """Reserve n sequence numbers (never reused, even after deletes); returns the first."""
+        row = conn.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()
+        last = int(row[0]) if row else 0
+        conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('seq', ?)", (str(last + n),))
+        return last + 1
+
+    @staticmethod
+    def _delete_side_rows(conn: sqlite3.Connection, rids: list[tuple[int]], vectors: bool) -> None:
+        conn.executemany("DELETE FROM fts WHERE rowid = ?", rids)
+        for table in SIDE_TABLES + (("vectors",) if vectors else ()):
+            conn.executemany(f"DELETE FROM {table} WHERE doc = ?", rids)
+
+    def delete(self, ids: Iterable[str]) -> int:
+        wanted = json.dumps(list(ids))
+        with self._write("delete") as conn:
+            rids = conn.execute("SELECT rid FROM documents WHERE id IN (SELECT value FROM json_each(?))",
+                                (wanted,)).fetchall()
+            self._delete_side_rows(conn, rids, vectors=True)
+            conn.executemany("DELETE FROM documents WHERE rid = ?", rids)
+        return len(rids)
+
+    def set_vectors(self, vectors: dict[str, Sequence[float]]) -> None:
+        """Store one vector per document id; all share one dimension, fixed by the first vectors stored."""
+        if not vectors:
+            return
+        arrays = {doc_id: as_vector(v) for doc_id, v in vectors.items()}
+        dims = {a.size for a in arrays.values()}
+        with self._write("set_vectors") as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'vector_dim'").fetchone()
+            dim = int(row[0]) if row else None
+            if len(dims) > 1 or (dim is not None and dims != {dim}):
+                raise IndexError_(f"vector dimension {sorted(dims)} does not match the index's dimension {dim}: "
+                                  "one embedding model per index (rebuild the vectors to change models)")
+            rid_of = dict(conn.execute("SELECT id, rid FROM documents WHERE id IN (SELECT value FROM json_each(?))",
+                                       (json.dumps(list(arrays)),)).fetchall())
+            missing = sorted(set(arrays) - set(rid_of))
+            if missing:
+                raise KeyError(f"vectors for documents not in the index: {', '.join(missing[:10])}")
+            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('vector_dim', ?)", (str(dims.pop()),))
+            conn.executemany("INSERT OR REPLACE INTO vectors(doc, vec) VALUES (?, ?)",
+                             [(rid_of[i], to_blob(a)) for i, a in arrays.items()])
+
+    # --- reads --------------------------------------------------------------------------------------------
+    def count(self) -> int:
+        with self._guard("count"):
+            return int(self.conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0])
+
+    def get(self, doc_id: str) -> PatentDocument | None:
+        with self._guard("get"):
+            row = self.conn.execute("SELECT body FROM documents WHERE id = ?", (doc_id,)).fetchone()
+            if row is None:
+                try:
+                    docdb = PublicationNumber.parse(doc_id).docdb
+                except ValueError:
+                    return None
+                row = self.conn.execute("SELECT body FROM documents WHERE id = ?", (docdb,)).fetchone()
+        return decode_document(row[0]) if row else None
+
+    def documents_since(self, seq: int, limit: int = 1000) -> Iterator[tuple[int, PatentDocument]]:
+        """Every document upserted after `seq`, oldest first, read `limit` at a time."""
+        after, page = seq, max(1, limit)
+        while True:
+            with self._guard("documents_since"):
+                rows = self.conn.execute("SELECT seq, body FROM documents WHERE seq > ? ORDER BY seq LIMIT ?",
+                                         (after, page)).fetchall()
+            for s, body in rows:
+                yield s, decode_document(body)
+            if len(rows) < page:
+                return
+            after = rows[-1][0]
+
+    def last_seq(self) -> int:
+        """The highest sequence number handed out so far (0 for a new index)."""
+        with self._guard("last_seq"):
+            row = self.conn.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()
+        return int(row[0]) if row else 0
+
+    def search(self, request: SearchRequest) -> SearchResult:
+        compiled = compile_query(request.query)
+        fwhere, fparams = compile_filters(request.filters)
+        where = f"{compiled.where} AND {fwhere}"
+        params = [*compiled.params, *fparams]
+        m_cte = f"m AS (SELECT d.rid, d.id, d.pdkey, d.year, d.cc, d.kind FROM documents d WHERE {where})"
+        with self._guard("search"):
+            conn = self.conn
+            total = int(conn.execute(f"WITH {m_cte} SELECT COUNT(*) FROM m", params).fetchone()[0])
+            rows, next_cursor = self._page(conn, m_cte, params, compiled, request) if total else ([], None)
+            facets = {name: self._facet(conn, m_cte, params, name) for name in request.facets}
+            bodies = dict(conn.execute(
+                "SELECT rid, body FROM documents WHERE rid IN (SELECT value FROM json_each(?))",
+                (json.dumps([r for r, _ in rows]),)).fetchall()) if rows else {}
+        hits = []
+        for rid, score in rows:
+            doc = decode_document(bodies[rid])
+            marks = highlight(_highlight_texts(doc), compiled.matches) if request.highlight else {}
+            hits.append(Hit(id=doc.id, score=score, document=doc, highlights=marks))
+        return SearchResult(total=total, hits=hits, facets=facets, next_cursor=next_cursor)
+
+    def _page(self, conn: sqlite3.Connection, m_cte: str, params: list[object], compiled: Compiled,
+              request: SearchRequest) -> tuple[list[tuple[int, float]], str | None]:
+        """One page of (rid, score), ordered by score desc, publication date desc, id; and the next cursor."""
+        score_expr = compiled.score_expr
+        if score_expr:
+            ctes = (f"{m_cte}, s AS MATERIALIZED (SELECT rowid AS rid, {_BM25} AS b FROM fts WHERE fts MATCH ?), "
+                    "r AS (SELECT m.rid, m.id, COALESCE(s.b, 0.0) AS k1, -m.pdkey AS k2 "
+                    "FROM m LEFT JOIN s ON s.rid = m.rid)")
+            qparams: list[object] = [*params, score_expr]
+        else:
+            ctes = f"{m_cte}, r AS (SELECT rid, id, 0.0 AS k1, -pdkey AS k2 FROM m)"
+            qparams = list(params)
+        sql = f"WITH {ctes} SELECT rid, id, k1, k2 FROM r"
+        if request.search_after:
+            sql += " WHERE (k1, k2, id) > (?, ?, ?)"
+            qparams.extend(_decode_cursor(request.search_after))
+        sql += " ORDER BY k1, k2, id LIMIT ? OFFSET ?"
+        limit = max(0, request.limit)
+        qparams.extend([limit + 1, max(0, request.offset)])
+        rows = conn.execute(sql, qparams).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        cursor = _encode_cursor(rows[-1][2], rows[-1][3], rows[-1][1]) if more and rows else None
+        return [(rid, -k1 if k1 else 0.0) for rid, _, k1, _ in rows], cursor
+
+    @staticmethod
+    def _facet(conn: sqlite3.Connection, m_cte: str, params: list[object], name: str) -> list[FacetValue]:
+        if name not in FACETS:
+            raise ValueError(f"unknown facet {name!r} (known: {', '.join(FACETS)})")
+        sql = f"WITH {m_cte} {_FACET_SQL[name]} ORDER BY 2 DESC, 1 LIMIT {FACET_SIZE}"
+        return [FacetValue(str(v), int(c)) for v, c in conn.execute(sql, params)]
+
+    def knn(self, vector: Sequence[float], k: int, filters: Filters | None = None) -> list[Hit]:
+        """Nearest documents by cosine similarity (brute force over all stored vectors), best first."""
+        with self._guard("knn"):
+            matrix = self._vector_matrix()
+            if matrix is None:
+                return []
+            query = as_vector(vector, matrix.matrix.shape[1])
+            allowed = None
+            fwhere, fparams = compile_filters(filters)
+            if fwhere != "1":
+                allowed = {r for (r,) in self.conn.execute(f"SELECT d.rid FROM documents d WHERE {fwhere}", fparams)}
+            best = matrix.top_k(query, k, allowed)
+            bodies = dict(self.conn.execute(
+                "SELECT rid, body FROM documents WHERE rid IN (SELECT value FROM json_each(?))",
+                (json.dumps([r for r, _ in best]),)).fetchall())
+        hits = []
+        for rid, score in best:
+            if rid in bodies:
+                doc = decode_document(bodies[rid])
+                hits.append(Hit(id=doc.id, score=score, document=doc))
+        return hits
+
+    def _vector_matrix(self) -> VectorMatrix | None:
+        """The stored vectors as a normalized matrix, cached until this or another connection writes."""
+        version = (int(self.conn.execute("PRAGMA data_version").fetchone()[0]), self._writes)
+        if self._vectors is not None and self._vectors[0] == version:
+            return self._vectors[1]
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'vector_dim'").fetchone()
+        if row is None:
+            return None
+        rows = self.conn.execute("SELECT doc, vec FROM vectors ORDER BY doc").fetchall()
+        matrix = VectorMatrix.from_blobs(rows, int(row[0]))
+        self._vectors = (version, matrix)
+        return matrix
+
+
+def _highlight_texts(doc: PatentDocument) -> dict[str, str]:
+    return {"ti": "\n".join(v for v in doc.titles.values() if v),
+            "ab": "\n".join(v for v in doc.abstracts.values() if v),
+            "cl": claims_text(doc)}
+
+
+def _encode_cursor(k1: float, k2: int, doc_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([k1, k2, doc_id]).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> list[object]:
+    try:
+        k1, k2, doc_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        return [float(k1), int(k2), str(doc_id)]
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"invalid search_after cursor {cursor!r}") from exc
+

@@ -1,0 +1,325 @@
+"""One conformance suite for both backends (embedded SQLite and Elasticsearch) on the same real documents.
+
+Every query's hits are checked against a reference evaluation of the query tree over the documents
+(index.analysis + index.classification, as SEMANTICS.md states them), so both backends return the same sets;
+`test_backends_agree` also compares the two backends directly. Scores differ (see index/elastic/DIFFERENCES.md):
+scored queries compare sets, non-scored ones compare order too.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harvest.formats import parse_raw
+from harvest.raw import RawDocument, Reject
+from index.analysis import analyze, is_cjk
+from index.base import Filters, Index, SearchRequest
+from index.classification import class_matches
+from index.fields import index_fields
+from index.model import PatentDocument, pn_query_key
+from index.query.ast import (
+    DEFAULT_FIELDS,
+    And,
+    MatchAll,
+    Not,
+    Or,
+    Phrase,
+    Prefix,
+    Query,
+    QuerySyntaxError,
+    Range,
+    Term,
+)
+from index.query.parser import parse_query
+from tests.integration.es_support import unique_prefix
+
+BACKENDS = ["embedded", "es"]
+
+# (query, at least this many hits in the reference) — text terms, phrases, prefixes, booleans, NOT, pn
+# spellings, class hierarchy/prefix, dates, Chinese.
+QUERIES = [
+    ("battery", 1), ("shielding", 2), ("ti:vacuum", 1), ('"light emitting"', 1), ('ab:"heat"', 1),
+    ("shield*", 2), ("ti:elec*", 1), ("battery OR vacuum", 2), ("shielding AND electromagnetic", 1),
+    ("electronic NOT shielding", 1), ("NOT shielding", 10), ("(cheese OR razor) AND NOT vacuum", 2),
+    ("pa:raytheon", 2), ('pa:"polyplus battery"', 1), ("pn:US11646472B2", 1), ("pn:US-11,646,472", 1),
+    ("pn:11646472", 1), ("pn:USD701016", 1), ("pn:US1164*", 1), ("cc:cn", 4), ("kind:s1", 1),
+    ("ipc:H05K", 2), ("ipc:H05K9", 2), ("ipc:H05K9/00", 2), ("ipc:G06F15/16", 1), ("ipc:G0*", 3),
+    ("cpc:H01L25/18", 1), ("pd:2023", 4), ("pd:[2014-01-01 TO 2015-12-31]", 4), ("pd:{2023-01-10 TO *]", 1),
+    ("pd>=2022 AND ipc:H05K", 2), ("显示设备", 1), ("ti:医用", 1), ("治疗*", 1), ("ipc:A01G AND light", 1),
+]
+FACETS = ["ipc", "cpc", "applicant", "year", "country", "kind"]
+BAD_QUERIES = ["ti:(battery", 'pd:"soon"', "foo:bar", "pd:wire*", "AND battery"]
+
+
+# --- the documents ----------------------------------------------------------------------------------------
+
+def _parse_file(path: Path, split: bool = False) -> list[PatentDocument]:
+    data = path.read_bytes()
+    parts = [b"<?xml" + p for p in data.split(b"<?xml") if p.strip()] if split else [data]
+    docs: list[PatentDocument] = []
+    for i, part in enumerate(parts, start=1):
+        try:
+            docs.extend(parse_raw(RawDocument(part, str(path), i), fetched_at="2026-01-01T00:00:00+00:00"))
+        except Reject:
+            continue  # sequence listings and the like
+    return docs
+
+
+def load_corpus(root: Path) -> list[PatentDocument]:
+    """US single files (grants, applications), one weekly grant file split on `<?xml`, the CN files."""
+    files = sorted((root / "uspto-grant" / "single").glob("*.xml"))
+    files += sorted((root / "uspto-application" / "single").glob("*.xml"))
+    files += sorted((root / "cn").glob("*.xml"))
+    docs = [d for f in files for d in _parse_file(f)]
+    docs += _parse_file(root / "uspto-grant" / "weekly" / "ipg230110.first3.xml", split=True)
+    by_id = {d.id: d for d in docs}
+    return [by_id[k] for k in sorted(by_id)]
+
+
+@pytest.fixture(scope="module")
+def corpus(shared_patents: Path) -> list[PatentDocument]:
+    docs = load_corpus(shared_patents)
+    assert len(docs) >= 20
+    return docs
+
+
+def vectors_for(docs: list[PatentDocument], dims: int = 16) -> dict[str, list[float]]:
+    """Deterministic, distinct vectors from each document's own tokens (hashed bag of words)."""
+    import zlib
+
+    out = {}
+    for d in docs:
+        vec = [0.0] * dims
+        for tok in analyze(d.title() + " " + d.abstract()):
+            vec[zlib.crc32(tok.encode()) % dims] += 1.0
+        vec[zlib.crc32(d.id.encode()) % dims] += 0.5
+        out[d.id] = vec
+    return out
+
+
+# --- the backends -----------------------------------------------------------------------------------------
+
+def _open(name: str, request: pytest.FixtureRequest, tmp: Path) -> Index:
+    if name == "embedded":
+        from index.embedded import EmbeddedIndex
+
+        return EmbeddedIndex(tmp / "index.sqlite")
+    url = request.getfixturevalue("es_url")
+    from index.elastic import ElasticIndex
+
+    return ElasticIndex(url, index_prefix=unique_prefix("conf"))
+
+
+@pytest.fixture(scope="module")
+def opened(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+           corpus: list[PatentDocument]) -> Iterator[dict[str, Index]]:
+    """Backends opened lazily (once per module), loaded with the corpus and its vectors."""
+    cache: dict[str, Index] = {}
+
+    class Lazy(dict):  # type: ignore[type-arg]
+        def __missing__(self, name: str) -> Index:
+            index = _open(name, request, tmp_path_factory.mktemp(name))
+            report = index.upsert(corpus)
+            assert not report.failed, report.failed
+            index.set_vectors(vectors_for(corpus))
+            cache[name] = self[name] = index
+            return index
+
+    yield Lazy()
+    for index in cache.values():
+        drop = getattr(index, "drop", None)
+        if drop:
+            drop()
+        index.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, opened: dict[str, Index]) -> Index:
+    return opened[request.param]
+
+
+# --- reference evaluation ---------------------------------------------------------------------------------
+
+def _contains(tokens: list[str], seq: list[str]) -> bool:
+    n = len(seq)
+    return n > 0 and any(tokens[i:i + n] == seq for i in range(len(tokens) - n + 1))
+
+
+def reference(query: Query, doc: PatentDocument) -> bool:
+    """Does `doc` match `query` by SEMANTICS.md (a third, deliberately naive implementation)."""
+    f = index_fields(doc)
+    if isinstance(query, MatchAll):
+        return True
+    if isinstance(query, And):
+        return all(reference(c, doc) for c in query.children)
+    if isinstance(query, Or):
+        return any(reference(c, doc) for c in query.children)
+    if isinstance(query, Not):
+        return not reference(query.child, doc)
+    if isinstance(query, Range):
+        value = f[query.field]
+        if value is None:
+            return False
+        lo_ok = query.low is None or (value >= query.low if query.include_low else value > query.low)
+        hi_ok = query.high is None or (value <= query.high if query.include_high else value < query.high)
+        return lo_ok and hi_ok
+    assert isinstance(query, Term | Phrase | Prefix)
+    field = query.field
+    if field is None or field in ("ti", "ab", "cl", "desc", "pa", "in"):
+        fields = DEFAULT_FIELDS if field is None else (field,)
+        streams = [analyze(f[name] or "") for name in fields]
+        if isinstance(query, Prefix) and not is_cjk(query.text):
+            return any(t.startswith(query.text.lower()) for s in streams for t in s)
+        return any(_contains(s, analyze(query.text)) for s in streams)
+    if field in ("ipc", "cpc"):
+        return any(class_matches(sym, query.text, prefix=isinstance(query, Prefix)) for sym in f[field])
+    if field == "pn":
+        if isinstance(query, Prefix):
+            return any(k.startswith(query.text.upper().replace("-", "")) for k in f["pn"])
+        return pn_query_key(query.text) in f["pn"]
+    value = (f[field] or "").upper()
+    return value.startswith(query.text.upper()) if isinstance(query, Prefix) else value == query.text.upper()
+
+
+def expected_ids(query: Query, corpus: list[PatentDocument]) -> set[str]:
+    return {d.id for d in corpus if reference(query, d)}
+
+
+def search(index: Index, text: str, **kw: Any) -> Any:
+    return index.search(SearchRequest(parse_query(text), limit=kw.pop("limit", 100), **kw))
+
+
+# --- the suite --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "at_least"), QUERIES)
+def test_query_hits(backend: Index, corpus: list[PatentDocument], text: str, at_least: int) -> None:
+    want = expected_ids(parse_query(text), corpus)
+    assert len(want) >= at_least, f"reference finds too few documents for {text!r}: {sorted(want)}"
+    result = search(backend, text)
+    assert {h.id for h in result.hits} == want
+    assert result.total == len(want)
+
+
+def test_facets(backend: Index, corpus: list[PatentDocument]) -> None:
+    result = backend.search(SearchRequest(MatchAll(), facets=FACETS, limit=0))
+    counts: dict[str, Counter[str]] = {name: Counter() for name in FACETS}
+    for d in corpus:
+        f = index_fields(d)
+        counts["ipc"].update(f["ipc_subclass"])
+        counts["cpc"].update(f["cpc_subclass"])
+        counts["applicant"].update(f["applicant_norm"])
+        counts["year"].update([str(f["year"])] if f["year"] else [])
+        counts["country"].update([f["cc"]])
+        counts["kind"].update([f["kind"]] if f["kind"] else [])
+    for name in FACETS:
+        want = sorted(counts[name].items(), key=lambda kv: (-kv[1], kv[0]))[:20]
+        got = [(v.value, v.count) for v in result.facets[name]]
+        assert got == want, name
+
+
+def test_highlights(backend: Index) -> None:
+    result = search(backend, "shielding OR 显示设备")
+    assert result.hits
+    for hit in result.hits:
+        snippets = [s for field in ("ti", "ab", "cl") for s in hit.highlights.get(field, [])]
+        assert snippets and all("<mark>" in s and "</mark>" in s for s in snippets), hit.id
+    assert "<mark>" in " ".join(search(backend, "ti:shielding").hits[0].highlights.get("ti", []))
+
+
+def test_unscored_order_and_pagination(backend: Index, corpus: list[PatentDocument]) -> None:
+    """A filter-only query has no scores: both backends order by id, and pages / cursors tile the result."""
+    text = "pd>=2005"
+    want = sorted(expected_ids(parse_query(text), corpus))
+    full = [h.id for h in search(backend, text).hits]
+    assert full == want
+    paged = [h.id for off in range(0, len(want), 4)
+             for h in backend.search(SearchRequest(parse_query(text), limit=4, offset=off)).hits]
+    assert paged == want
+    cursor, walked = None, []
+    while True:
+        page = backend.search(SearchRequest(parse_query(text), limit=5, search_after=cursor))
+        walked += [h.id for h in page.hits]
+        if not page.next_cursor:
+            break
+        cursor = page.next_cursor
+    assert walked == want
+
+
+def test_scored_query_ranks_title_match_first(backend: Index) -> None:
+    """Scores differ between engines; both rank a title hit above description-only hits (FIELD_BOOSTS)."""
+    hits = search(backend, "shielding").hits
+    assert "shielding" in analyze(hits[0].document.title())
+    assert all(a.score >= b.score for a, b in zip(hits, hits[1:], strict=False))
+
+
+def test_filters(backend: Index, corpus: list[PatentDocument]) -> None:
+    filters = Filters(countries=["us"], published_from=date(2014, 1, 1), ipc_prefixes=["H05K", "A01"])
+    result = backend.search(SearchRequest(MatchAll(), filters=filters, limit=100))
+    want = {d.id for d in corpus if d.pn.country == "US" and d.publication_date and
+            d.publication_date >= date(2014, 1, 1) and any(c.symbol.startswith(("H05K", "A01")) for c in d.ipc)}
+    assert want and {h.id for h in result.hits} == want
+
+
+@pytest.mark.parametrize("text", BAD_QUERIES)
+def test_bad_query_is_a_syntax_error(backend: Index, text: str) -> None:
+    with pytest.raises(QuerySyntaxError) as err:
+        backend.search(SearchRequest(parse_query(text)))
+    assert err.value.query == text
+
+
+def test_get_roundtrip(backend: Index, corpus: list[PatentDocument]) -> None:
+    for doc in corpus[:5]:
+        stored = backend.get(doc.id)
+        assert stored is not None and stored.to_dict() == doc.to_dict()
+    assert backend.get("XX-0000000-A1") is None
+
+
+def test_knn_top1_is_the_document_itself(backend: Index, corpus: list[PatentDocument]) -> None:
+    vectors = vectors_for(corpus)
+    distinct = [d for d in corpus if sum(1 for v in vectors.values() if v == vectors[d.id]) == 1]
+    for doc in distinct[:6]:
+        hits = backend.knn(vectors[doc.id], 3)
+        assert hits[0].id == doc.id
+        assert hits[0].score == pytest.approx(1.0, abs=1e-3)
+    only_cn = backend.knn(vectors[corpus[0].id], 10, Filters(countries=["CN"]))
+    assert only_cn and {h.document.pn.country for h in only_cn} == {"CN"}
+
+
+def test_backends_agree(opened: dict[str, Index], request: pytest.FixtureRequest) -> None:
+    """The same tree on both backends: same hit sets, totals, facet counts and highlight presence."""
+    request.getfixturevalue("es_url")
+    embedded, es = opened["embedded"], opened["es"]
+    for text, _ in QUERIES:
+        a, b = search(embedded, text, facets=FACETS), search(es, text, facets=FACETS)
+        assert {h.id for h in a.hits} == {h.id for h in b.hits}, text
+        assert a.total == b.total, text
+        assert {k: [(v.value, v.count) for v in vs] for k, vs in a.facets.items()} == {
+            k: [(v.value, v.count) for v in vs] for k, vs in b.facets.items()}, text
+        assert {h.id: bool(h.highlights) for h in a.hits} == {h.id: bool(h.highlights) for h in b.hits}, text
+
+
+def test_upsert_idempotent_delete_and_documents_since(
+        backend: Index, corpus: list[PatentDocument]) -> None:
+    """Mutating: runs last in the module (pytest keeps definition order)."""
+    before = backend.count()
+    assert before == len(corpus)
+    since = list(backend.documents_since(0, limit=7))
+    assert [d.id for _, d in since] and {d.id for _, d in since} == {d.id for d in corpus}
+    assert [s for s, _ in since] == sorted(s for s, _ in since)
+    watermark = since[-1][0]
+    again = corpus[:3]
+    report = backend.upsert(again)
+    assert sorted(report.indexed) == sorted(d.id for d in again) and not report.failed
+    assert backend.count() == before
+    newer = list(backend.documents_since(watermark))
+    assert [d.id for _, d in newer] == [d.id for d in again]
+    assert backend.delete([again[0].id, "XX-0000000-A1"]) == 1
+    assert backend.count() == before - 1
+    assert backend.get(again[0].id) is None
+    assert again[0].id not in {h.id for h in search(backend, "pn:" + again[0].pn.docdb).hits}
