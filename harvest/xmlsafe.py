@@ -35,6 +35,10 @@ KNOWN_NAMESPACES = {
 }
 _ENTITY_DECL = re.compile(rb"<!ENTITY\s+(%\s+)?([^\s>]+)\s+(.*?)>", re.S)
 _XML_DECL = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
+_PROLOG_TOKEN = re.compile(rb"(<!--.*?-->)|<[A-Za-z_]", re.S)
+_ROOT_START = re.compile(rb"<[A-Za-z_]")
+_FIRST_TAG = re.compile(rb"<(?![?!])")
+_PROLOG_LIMIT = 1_000_000
 
 MAX_DOCUMENT_BYTES = 128 * 1024 * 1024
 
@@ -63,6 +67,8 @@ def doctype_name(data: bytes) -> str | None:
 
 def check_internal_subset(data: bytes) -> None:
     """Reject parsed-entity declarations; allow unparsed (NDATA) image/math entities patent DTDs declare."""
+    if data.find(b"<!DOCTYPE", 0, _PROLOG_LIMIT) < 0:
+        return  # cheap pre-check: no DOCTYPE, no internal subset
     m = _DOCTYPE.search(_prolog_without_comments(data))
     if not m or not m.group(3):
         return
@@ -78,19 +84,38 @@ def check_internal_subset(data: bytes) -> None:
 
 
 def _prolog_without_comments(data: bytes) -> bytes:
-    head = data[:1_000_000]
-    root = re.search(rb"<[A-Za-z_]", _COMMENT.sub(b"", head))
-    return _COMMENT.sub(b"", head)[: root.start()] if root else _COMMENT.sub(b"", head)
+    """The bytes before the root element (of the first MB), comments removed.
+
+    Only the prolog is scanned: comments are skipped up to the first `<` + name-start character; a document with
+    no such tag in its first MB is handled as a whole.
+    """
+    end = -1
+    for m in _PROLOG_TOKEN.finditer(data, 0, _PROLOG_LIMIT):
+        if m.group(1) is None:
+            end = m.start()
+            break
+    if end < 0:
+        no_comments = _COMMENT.sub(b"", data[:_PROLOG_LIMIT])
+        root = _ROOT_START.search(no_comments)
+        return no_comments[: root.start()] if root else no_comments
+    prolog = data[:end]
+    if b"<!--" in prolog:
+        prolog = _COMMENT.sub(b"", prolog)
+    root = _ROOT_START.search(prolog + data[end:end + 2])  # removing a comment may join `<` to a name
+    return prolog[: root.start()]  # type: ignore[union-attr]  # found at `end` at the latest
 
 
 def _strip_doctype(data: bytes) -> bytes:
     """Drop the prolog's comments and DOCTYPE (checked before), so no DTD processing can happen."""
-    m = re.search(rb"<(?![?!])", data[:1_000_000])
+    m = _FIRST_TAG.search(data, 0, _PROLOG_LIMIT)
     if not m:
         return data
-    prolog = _COMMENT.sub(b"", data[: m.start()])
+    start = m.start()
+    if b"<!" not in data[:start]:
+        return data  # no comment or DOCTYPE in the prolog: nothing to drop
+    prolog = _COMMENT.sub(b"", data[:start])
     prolog = _DOCTYPE.sub(b"", prolog)
-    return prolog + data[m.start():]
+    return prolog + data[start:]
 
 
 def _declare_prefixes(body: bytes, prefixes: set[str]) -> bytes:
@@ -109,7 +134,7 @@ def _declare_prefixes(body: bytes, prefixes: set[str]) -> bytes:
 def _parser() -> etree.XMLParser:
     return etree.XMLParser(
         resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False, huge_tree=False,
-        remove_comments=True, remove_pis=True, recover=False,
+        remove_comments=True, remove_pis=True, recover=False, collect_ids=False,
     )
 
 
@@ -121,9 +146,10 @@ def parse_xml(data: bytes) -> etree._Element:
         raise Reject(f"document is {len(data)} bytes, over the {MAX_DOCUMENT_BYTES}-byte limit")
     check_internal_subset(data)
     body = _strip_doctype(data)
-    body = _ENTITY_REF.sub(_replace_entity, body)
+    if _ENTITY_REF.search(body):  # most documents use numeric references only
+        body = _ENTITY_REF.sub(_replace_entity, body)
     declared = _XML_DECL.match(body)
-    if declared and declared.group(1).lower() in (b"utf-8", b"utf8"):
+    if declared and declared.group(1).lower() in (b"utf-8", b"utf8") and not body.isascii():
         try:
             body.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -143,8 +169,21 @@ def parse_xml(data: bytes) -> etree._Element:
     return root
 
 
+def collapse_ws(text: str) -> str:
+    """`text` with each whitespace run made one space and the ends stripped (`re.sub(r"\\s+", " ", text).strip()`).
+
+    Text that has nothing to collapse (ASCII with single spaces only; XML text never holds the other ASCII
+    whitespace controls) takes a fast path of C-level substring checks.
+    """
+    if text.isascii() and "\n" not in text and "  " not in text and "\t" not in text and "\r" not in text:
+        return text.strip()
+    return " ".join(text.split())
+
+
 def text_of(el: etree._Element | None, sep: str = "") -> str:
     """All text inside an element, whitespace collapsed."""
     if el is None:
         return ""
-    return re.sub(r"\s+", " ", sep.join(el.itertext())).strip()
+    if not len(el):  # a leaf: its own text is all there is
+        return collapse_ws(el.text or "")
+    return collapse_ws(sep.join(el.itertext()))

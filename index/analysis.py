@@ -109,14 +109,56 @@ def _bigrams(text: str, start: int, end: int) -> list[tuple[str, int, int]]:
     return [(text[a:d].lower(), a, d) for (a, _), (_, d) in zip(chars, chars[1:], strict=False)]
 
 
+@cache
+def _candidate_re() -> re.Pattern[str]:
+    """In text without CJK: maximal spans of word runs joined by single mid characters (tokens lie inside)."""
+    mid = re.escape(MID_CHARS)
+    return re.compile(rf"\w+(?:[{mid}]\w+)*")
+
+
+def _plain_text_check(text: str) -> tuple[bool, bool]:
+    """(fast path allowed, width folding needed): no CJK and no combining/format characters in `text`."""
+    if text.isascii():
+        return True, False
+    rare = [c for c in set(text) if c > "\x7f"]
+    if _cjk_re().search("".join(rare)) or _ext_re().search("".join(rare)):
+        return False, True
+    return True, any(ord(c) in _WIDTH for c in rare)
+
+
+@cache
+def _mid_re() -> re.Pattern[str]:
+    return re.compile(f"[{re.escape(MID_CHARS)}]")
+
+
+@cache
+def _ext_re() -> re.Pattern[str]:
+    return re.compile(f"[{_extend_class()}]")
+
+
 def analyze(text: str) -> list[str]:
     """Lower-cased word tokens of `text`; CJK runs as overlapping bigrams."""
     if not text:
         return []
-    if not _cjk_re().search(text):  # fast path (most text): one findall, no per-token Python work
-        tokens: list[str] = _token_re().findall(text.translate(_WIDTH).lower())
+    fast, fold = _plain_text_check(text)
+    if fast:
+        folded = (text.translate(_WIDTH) if fold else text).lower()
+        # Fast path (most text): a simple regex finds candidate spans; only the few spans holding mid
+        # punctuation (`u.s.a`, `1,000.5`, `applicant's`) go through the exact UAX #29 rules.
+        exact, has_mid = _token_re().findall, _mid_re().search
+        tokens: list[str] = []
+        for cand in _candidate_re().findall(folded):
+            if has_mid(cand):
+                tokens.extend(exact(cand))
+            else:
+                tokens.append(cand)
         if max(map(len, tokens), default=0) <= MAX_TOKEN_LENGTH:
             return tokens
+    return [tok for tok, _, _ in analyze_spans(text)]
+
+
+def _analyze_exact(text: str) -> list[str]:
+    """The reference implementation `analyze` must equal (kept for tests)."""
     return [tok for tok, _, _ in analyze_spans(text)]
 
 

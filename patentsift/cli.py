@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import sys
@@ -152,7 +153,12 @@ _MARK = re.compile(r"<mark>(.*?)</mark>", re.S)
 
 
 def _rich_snippet(text: str) -> str:
-    return _MARK.sub(lambda m: f"[bold yellow]{m.group(1)}[/bold yellow]", escape(text).replace("\\<", "<"))
+    """Highlights arrive as HTML (escaped text, <mark> around matches): render them for the terminal."""
+    parts = _MARK.split(text)  # even indexes: plain text, odd: marked
+    return "".join(
+        f"[bold yellow]{escape(html.unescape(p))}[/bold yellow]" if i % 2 else escape(html.unescape(p))
+        for i, p in enumerate(parts)
+    )
 
 
 def _hit_json(hit: Any) -> dict[str, Any]:
@@ -214,7 +220,7 @@ def print_results(result: Any, offset: int = 0) -> None:
     for n, hit in enumerate(result.hits, start=offset + 1):
         doc = hit.document
         pd = doc.publication_date.isoformat() if doc.publication_date else "?"
-        title = hit.highlights.get("ti", [escape(doc.title())])[0]
+        title = hit.highlights.get("ti", [html.escape(doc.title())])[0]
         console.print(f"{n:>3}. [cyan]{hit.id}[/cyan]  {pd}  {_rich_snippet(title)}  [dim]({hit.score:.2f})[/dim]")
         who = "; ".join(list(dict.fromkeys(p.name for p in doc.applicants))[:2])
         classes = " ".join(c.symbol for c in (doc.cpc or doc.ipc)[:3])

@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 UNREACHABLE = (TransportConnectionError, ConnectionTimeout)
 BATCH = 500  # documents per client-side batch (bulk requests are chunked further by streaming_bulk)
 MAX_CHUNK_BYTES = 8 * 1024 * 1024  # well under a small node's indexing-pressure limit (10% of heap)
-SORT = [{"_score": "desc"}, {"id": "asc"}]
+# score, then newest publication first, then id (the embedded backend's order; equal scores tie-break alike)
+SORT = [{"_score": "desc"}, {"pd": {"order": "desc", "missing": "_last"}}, {"id": "asc"}]
 
 
 class BulkInterrupted(IndexError_):
@@ -254,7 +255,7 @@ class ElasticIndex:
         """The search body for a request (pure apart from the analysis mode)."""
         analysis = Analysis(self.mode)
         query = {"bool": {"must": [to_dsl(request.query, analysis)], "filter": filter_clauses(request.filters)}}
-        body: dict[str, Any] = {"query": query, "size": request.limit, "sort": SORT, "track_total_hits": True,
+        body: dict[str, Any] = {"query": query, "size": max(0, request.limit) + 1, "sort": SORT, "track_total_hits": True,
                                 "_source": ["doc"], "track_scores": True}
         if request.search_after:
             body["search_after"] = decode_cursor(request.search_after)
@@ -274,13 +275,15 @@ class ElasticIndex:
             res = self._call("search", self.es.search, index=self.alias, **_params(body))
         except BadRequestError as exc:
             raise IndexError_(f"Elasticsearch rejected the search: {exc.message}") from exc
-        hits = [_hit(h) for h in res["hits"]["hits"]]
+        raw = res["hits"]["hits"]
+        more = len(raw) > request.limit
+        raw = raw[:max(0, request.limit)]
+        hits = [_hit(h) for h in raw]
         facets = {
             name: [_facet_value(b) for b in res.get("aggregations", {}).get(name, {}).get("buckets", [])]
             for name in request.facets if name in FACET_FIELDS
         }
-        raw = res["hits"]["hits"]
-        cursor = encode_cursor(raw[-1]["sort"]) if raw and len(raw) == request.limit else None
+        cursor = encode_cursor(raw[-1]["sort"]) if raw and more else None
         return SearchResult(total=int(res["hits"]["total"]["value"]), hits=hits, facets=facets, next_cursor=cursor)
 
     def knn(self, vector: Sequence[float], k: int, filters: Filters | None = None) -> list[Hit]:

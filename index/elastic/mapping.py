@@ -90,6 +90,8 @@ def document_body(doc: PatentDocument, mode: str, seq: int, vector: list[float] 
     body["doc"] = doc.to_dict()
     if mode == "client":
         body["tok"] = {f: " ".join(analyze(body[f])) for f in ANALYZED_FIELDS if body.get(f)}
+        for f in set(ANALYZED_FIELDS) - set(HIGHLIGHT_FIELDS):  # not indexed as text; `doc` has them
+            body.pop(f, None)
     if vector is not None:
         body["vec"] = vector
     return body

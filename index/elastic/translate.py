@@ -233,6 +233,6 @@ def decode_cursor(cursor: str) -> list[Any]:
         values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except ValueError as exc:
         raise ValueError(f"invalid search_after cursor: {cursor!r}") from exc
-    if not isinstance(values, list) or len(values) != 2:
+    if not isinstance(values, list) or len(values) != 3:
         raise ValueError(f"invalid search_after cursor: {cursor!r}")
     return values

@@ -44,12 +44,12 @@ CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(ti, ab, cl, "desc", pa, "in", 
 SIDE_TABLES = ("keys", "classes", "applicants")
 
 
-def connect(path: Path) -> sqlite3.Connection:
+def connect(path: Path, timeout: float = 10.0) -> sqlite3.Connection:
     """Open (creating when absent) the database at `path`: WAL mode, schema in place, version checked.
 
     Raises sqlite3 errors; the caller turns them into IndexError_ with advice.
     """
-    conn = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
+    conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")

@@ -55,7 +55,9 @@ _FACET_SQL = {
 class EmbeddedIndex:
     """A persistent full-text + structured + vector index in one SQLite file (WAL mode), safe across threads."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, timeout: float = 10.0) -> None:
+        """Open or create the index file at `path` (a directory gets `index.sqlite` inside it); `timeout` is
+        how long a write waits for another process's write lock."""
         self.path = Path(path)
         if self.path.is_dir():
             self.path = self.path / "index.sqlite"
@@ -64,7 +66,7 @@ class EmbeddedIndex:
         self._vectors: tuple[tuple[int, int], VectorMatrix] | None = None
         with self._guard("open"):
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn: sqlite3.Connection | None = connect(self.path)
+            self._conn: sqlite3.Connection | None = connect(self.path, timeout)
 
     # --- plumbing ---------------------------------------------------------------------------------------------
     @contextmanager
@@ -84,6 +86,8 @@ class EmbeddedIndex:
         except sqlite3.DatabaseError as exc:
             raise IndexError_(f"embedded index {self.path} is unreadable or corrupt ({what}): {exc}; move the "
                               "file aside and rebuild the index from the harvested documents") from exc
+        except OSError as exc:
+            raise IndexError_(f"embedded index {self.path} cannot be opened or written ({what}): {exc}") from exc
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -100,7 +104,8 @@ class EmbeddedIndex:
                 yield conn
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
             finally:
                 self._writes += 1
@@ -132,19 +137,21 @@ class EmbeddedIndex:
         for doc in batch:  # a later copy of the same id replaces (or, when partial, completes) an earlier one
             prev = docs.get(doc.id)
             docs[doc.id] = merge_documents(prev, doc) if prev is not None and doc.partial else doc
+        prepared: dict[str, DocRows] = {}
+        for doc in docs.values():  # analysis happens outside the write lock (partials need the stored doc)
+            if not doc.partial:
+                self._prepare(doc, prepared, report)
         with self._write("upsert") as conn:
-            ids = json.dumps(list(docs))
-            old = {row[0]: (row[1], row[2], row[3]) for row in conn.execute(
-                "SELECT id, rid, text_hash, body FROM documents WHERE id IN (SELECT value FROM json_each(?))",
-                (ids,))}
-            rows: list[DocRows] = []
+            old = {row[0]: (row[1], row[2]) for row in conn.execute(
+                "SELECT id, rid, text_hash FROM documents WHERE id IN (SELECT value FROM json_each(?))",
+                (json.dumps(list(docs)),))}
             for doc_id, doc in docs.items():
-                try:
-                    if doc.partial and doc_id in old:
-                        doc = merge_documents(decode_document(old[doc_id][2]), doc)
-                    rows.append(doc_rows(doc))
-                except Exception as exc:  # one bad document must not sink the batch
-                    report.failed.append((doc_id, f"{type(exc).__name__}: {exc}"))
+                if doc.partial:
+                    if doc_id in old:
+                        body = conn.execute("SELECT body FROM documents WHERE id = ?", (doc_id,)).fetchone()[0]
+                        doc = merge_documents(decode_document(body), doc)
+                    self._prepare(doc, prepared, report)
+            rows = [prepared[i] for i in docs if i in prepared]
             if not rows:
                 return report
             seq = self._next_seq(conn, len(rows))
@@ -166,6 +173,13 @@ class EmbeddedIndex:
                              [(a, rid_of[r.id]) for r in rows for a in r.applicants])
         report.indexed.extend(r.id for r in rows)
         return report
+
+    @staticmethod
+    def _prepare(doc: PatentDocument, prepared: dict[str, DocRows], report: UpsertReport) -> None:
+        try:
+            prepared[doc.id] = doc_rows(doc)
+        except Exception as exc:  # one bad document must not sink the batch: it is reported instead
+            report.failed.append((doc.id, f"{type(exc).__name__}: {exc}"))
 
     @staticmethod
     def _next_seq(conn: sqlite3.Connection, n: int) -> int:

@@ -233,9 +233,11 @@ def test_highlights(backend: Index) -> None:
 
 
 def test_unscored_order_and_pagination(backend: Index, corpus: list[PatentDocument]) -> None:
-    """A filter-only query has no scores: both backends order by id, and pages / cursors tile the result."""
+    """A filter-only query has no scores: both order by publication date (newest first), then id; pages and
+    cursors tile the result."""
     text = "pd>=2005"
-    want = sorted(expected_ids(parse_query(text), corpus))
+    by_id = {d.id: d for d in corpus}
+    want = sorted(expected_ids(parse_query(text), corpus), key=lambda i: (-by_id[i].publication_date.toordinal(), i))
     full = [h.id for h in search(backend, text).hits]
     assert full == want
     paged = [h.id for off in range(0, len(want), 4)

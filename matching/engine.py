@@ -1,0 +1,441 @@
+"""The matching engine: new documents (since each profile's watermark) against interest profiles.
+
+Per batch of new documents: embed them (through the cache) and store their vectors in the index; score every
+profile at once (dense: one matrix product; classes and applicants: inverted maps over the batch; BM25: one search
+per profile restricted to the batch); fuse (matching.fusion); threshold; hard exclusions; suppress duplicate
+inventions (matching.dedupe), also against what the profile was already sent; explain; store the matches and move
+the watermark in one transaction. A rerun finds nothing new; an interrupted run resumes after the last stored batch.
+Reads through the `Index` interface only.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from itertools import islice
+from typing import Any, Protocol
+
+import numpy as np
+
+from index.analysis import analyze
+from index.base import Filters, Index, SearchRequest
+from index.fields import claims_text
+from index.model import PatentDocument
+from index.query.ast import MatchAll, Or, Query, Term
+from index.query.parser import parse_query
+from matching import fusion
+from matching.dedupe import invention_keys, suppress_duplicates
+from matching.explain import Explanation, matched_applicants, matched_classes, matched_terms
+from matching.feedback import normalize, profile_base_vector, rocchio
+from matching.store import MatchStore, NewMatch, ProfileState
+from subscribers.profiles import Profile
+
+_STOP = frozenset(
+    "a an and are as at be by for from has have in into is it its of on or that the their this to was were which "
+    "with without using used use method methods system systems apparatus device devices thereof such wherein "
+    "means based new improved including comprising".split())
+MAX_DESCRIPTION_TERMS = 16
+
+
+class Embedder(Protocol):
+    model_id: str
+    dim: int
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+class Cache(Protocol):
+    def embed(self, texts: Sequence[str], embedder: Any) -> np.ndarray: ...
+
+
+@dataclass
+class EngineOptions:
+    batch_size: int = 2000  # new documents per batch (one transaction per profile per batch)
+    lexical_limit: int = 200  # BM25 candidates per profile per batch
+    background_size: int = 500  # index documents that calibrate each profile's dense scores
+    store_vectors: bool = True  # index.set_vectors for newly embedded documents
+
+
+@dataclass
+class Prepared:
+    """A profile ready to score: its vector, seeds' vectors, lexical query and calibration."""
+
+    state: ProfileState
+    vector: np.ndarray | None
+    seeds: dict[str, np.ndarray]
+    lexical: Query | None
+    background: fusion.Background
+    weights: dict[str, float]
+
+    @property
+    def profile(self) -> Profile:
+        return self.state.profile
+
+
+@dataclass
+class Match:
+    profile: str
+    doc: PatentDocument
+    seq: int
+    score: float
+    breakdown: dict[str, dict[str, float]]
+    explanation: Explanation
+    keys: set[str]
+
+    def to_new(self) -> NewMatch:
+        return NewMatch(self.doc.id, self.seq, self.score, self.breakdown, self.explanation.to_dict(), self.keys,
+                        list(self.explanation.duplicates))
+
+
+@dataclass
+class RunReport:
+    run_id: str
+    documents: int = 0
+    batches: int = 0
+    matches: dict[str, list[Match]] = field(default_factory=dict)
+    stored: dict[str, list[int]] = field(default_factory=dict)  # profile -> stored match ids
+    suppressed: dict[str, int] = field(default_factory=dict)  # duplicates of earlier-sent inventions
+    timings: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+    def add_time(self, stage: str, since: float) -> float:
+        now = time.perf_counter()
+        self.timings[stage] += now - since
+        return now
+
+
+class MatchingEngine:
+    def __init__(self, index: Index, store: MatchStore, embedder: Embedder | None = None,
+                 cache: Cache | None = None, options: EngineOptions | None = None) -> None:
+        self.index, self.store, self.embedder, self.cache = index, store, embedder, cache
+        self.options = options or EngineOptions()
+        self._background: np.ndarray | None = None
+
+    # --- embeddings ---------------------------------------------------------------------------------------
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        assert self.embedder is not None
+        if not texts:
+            return np.zeros((0, self.embedder.dim), np.float32)
+        vecs = self.cache.embed(list(texts), self.embedder) if self.cache else self.embedder.encode(list(texts))
+        return np.asarray(vecs, dtype=np.float32)
+
+    def embed_documents(self, docs: Sequence[PatentDocument]) -> np.ndarray:
+        from matching.embeddings import document_text
+
+        return self.embed_texts([document_text(d) for d in docs])
+
+    def _background_matrix(self) -> np.ndarray:
+        """Vectors of up to `background_size` index documents (the oldest), the calibration sample."""
+        if self._background is None:
+            n = self.options.background_size
+            docs = [d for _, d in islice(self.index.documents_since(0, n), n)]
+            self._background = self.embed_documents(docs) if docs else np.zeros((0, 1), np.float32)
+        return self._background
+
+    # --- profiles -----------------------------------------------------------------------------------------
+    def prepare(self, names: Iterable[str] | None = None) -> list[Prepared]:
+        """Load profiles with their (cached or recomputed) vectors and calibration."""
+        states = [self.store.state(n) for n in (names if names is not None else
+                                               [p.name for p in self.store.profiles()])]
+        return [self._prepare(s) for s in states]
+
+    def _prepare(self, state: ProfileState) -> Prepared:
+        p = state.profile
+        lexical = lexical_query(p)
+        seeds: dict[str, np.ndarray] = {}
+        vector = None
+        model_id = self.embedder.model_id if self.embedder else None
+        if self.embedder is not None:
+            seed_docs = [d for d in (self.index.get(s) for s in p.seeds) if d is not None]
+            if seed_docs:
+                seeds = dict(zip([d.id for d in seed_docs], self.embed_documents(seed_docs), strict=True))
+        cal = state.calibration
+        if self.embedder is not None and state.vector is not None and state.model_id == model_id and cal:
+            vector = state.vector
+        elif self.embedder is not None:
+            base = state.base_vector if state.model_id == model_id else None
+            if base is None:
+                desc = self.embed_texts([p.description])[0] if p.description else None
+                base = profile_base_vector(desc, list(seeds.values()))
+            vector = self._adapt(state.profile.name, base) if base is not None else None
+            cal = self._calibrate(vector, lexical)
+            if base is not None and vector is not None:
+                self.store.set_vectors(p.name, model_id or "", base, vector, cal)
+        elif not cal:
+            cal = self._calibrate(None, lexical)
+        background = fusion.Background(**cal) if cal else fusion.Background()
+        signals = [s for s, on in (("dense", vector is not None), ("lexical", lexical is not None),
+                                   ("classes", bool(p.classes)), ("applicants", bool(p.applicants))) if on]
+        return Prepared(state, vector, seeds, lexical, background, fusion.active_weights(signals))
+
+    def _adapt(self, name: str, base: np.ndarray) -> np.ndarray:
+        """Rocchio with every judgement recorded for this profile."""
+        judged = self.store.feedback(name)
+        if not judged:
+            return normalize(base)
+        docs = {d.id: d for d in (self.index.get(i) for i in judged) if d is not None}
+        ids = list(docs)
+        vecs = dict(zip(ids, self.embed_documents([docs[i] for i in ids]), strict=True)) if ids else {}
+        rel = [vecs[i] for i in ids if judged[i]]
+        irr = [vecs[i] for i in ids if not judged[i]]
+        return rocchio(base, rel, irr)
+
+    def _calibrate(self, vector: np.ndarray | None, lexical: Query | None) -> dict[str, float]:
+        cosines = np.zeros(0)
+        if vector is not None:
+            bg = self._background_matrix()
+            cosines = bg @ vector if bg.shape[1] == vector.shape[0] else np.zeros(0)
+        bm25: list[float] = []
+        if lexical is not None:
+            res = self.index.search(SearchRequest(query=lexical, limit=100, highlight=False))
+            bm25 = [h.score for h in res.hits]
+        b = fusion.background_stats(cosines, bm25)
+        return {"dense_mean": b.dense_mean, "dense_std": b.dense_std, "bm25_median": b.bm25_median}
+
+    # --- runs ---------------------------------------------------------------------------------------------
+    def run(self, names: Iterable[str] | None = None,
+            on_batch_stored: Callable[[int], None] | None = None) -> RunReport:
+        """Match every document newer than each profile's watermark; store matches; move watermarks."""
+        report = RunReport(run_id=uuid.uuid4().hex[:12])
+        t = time.perf_counter()
+        prepared = self.prepare(names)
+        t = report.add_time("prepare", t)
+        if not prepared:
+            return report
+        seen = {p.profile.name: self.store.seen_keys(p.profile.name) for p in prepared}
+        stored_count: dict[str, int] = defaultdict(int)
+        after = min(p.state.watermark for p in prepared)
+        while True:
+            t = time.perf_counter()
+            batch = list(islice(self.index.documents_since(after, self.options.batch_size), self.options.batch_size))
+            t = report.add_time("load", t)
+            if not batch:
+                break
+            seqs = np.array([s for s, _ in batch], dtype=np.int64)
+            docs = [d for _, d in batch]
+            vectors = self._batch_vectors(docs, report)
+            truncated = len(batch) == self.options.batch_size
+            matches = self.score_batch(
+                prepared, docs, seqs, vectors, report,
+                lexical_filters=lambda p, s=seqs, d=docs, tr=truncated: Filters(
+                    min_seq=max(p.state.watermark, int(s[0]) - 1), ids=[x.id for x in d] if tr else None),
+                seen=seen, remaining={p.profile.name: p.profile.max_items - stored_count[p.profile.name]
+                                      for p in prepared})
+            t = time.perf_counter()
+            last = int(seqs[-1])
+            for p in prepared:
+                name = p.profile.name
+                found = matches.get(name, [])
+                ids = self.store.record_run(name, [m.to_new() for m in found], last, report.run_id)
+                for m in found:
+                    seen[name] |= m.keys
+                stored_count[name] += len(ids)
+                report.matches.setdefault(name, []).extend(found)
+                report.stored.setdefault(name, []).extend(ids)
+                p.state.watermark = max(p.state.watermark, last)
+            report.add_time("store", t)
+            report.documents += len(batch)
+            report.batches += 1
+            if on_batch_stored is not None:
+                on_batch_stored(last)
+            after = last
+            if not truncated:
+                break
+        return report
+
+    def preview(self, name: str, since: date, limit: int = 10_000) -> list[Match]:
+        """What the profile would have matched among documents published since `since`; stores nothing."""
+        report = RunReport(run_id="preview")
+        prepared = self.prepare([name])
+        prepared[0].state.watermark = 0
+        res = self.index.search(SearchRequest(query=MatchAll(), filters=Filters(published_from=since), limit=limit,
+                                              highlight=False))
+        docs = [h.document for h in res.hits]
+        if not docs:
+            return []
+        vectors = self.embed_documents(docs) if self.embedder else None
+        ids = [d.id for d in docs]
+        matches = self.score_batch(prepared, docs, np.arange(1, len(docs) + 1), vectors, report,
+                                   lexical_filters=lambda p: Filters(ids=ids), seen={},
+                                   remaining={name: prepared[0].profile.max_items})
+        return matches.get(name, [])
+
+    def _batch_vectors(self, docs: list[PatentDocument], report: RunReport) -> np.ndarray | None:
+        if self.embedder is None:
+            return None
+        t = time.perf_counter()
+        vectors = self.embed_documents(docs)
+        t = report.add_time("embed", t)
+        if self.options.store_vectors:
+            self.index.set_vectors({d.id: v for d, v in zip(docs, vectors, strict=True)})
+            report.add_time("set_vectors", t)
+        return vectors
+
+    # --- scoring (no writes) ------------------------------------------------------------------------------
+    def score_batch(self, prepared: Sequence[Prepared], docs: Sequence[PatentDocument], seqs: np.ndarray,
+                    vectors: np.ndarray | None, report: RunReport,
+                    lexical_filters: Callable[[Prepared], Filters], seen: dict[str, set[str]],
+                    remaining: dict[str, int]) -> dict[str, list[Match]]:
+        n = len(docs)
+        t = time.perf_counter()
+        dense_prof = [p for p in prepared if p.vector is not None]
+        cos = np.zeros((n, 0), np.float32)
+        if vectors is not None and dense_prof:
+            cos = vectors @ np.stack([p.vector for p in dense_prof], axis=1)  # (docs x profiles)
+        dense_col = {id(p): j for j, p in enumerate(dense_prof)}
+        t = report.add_time("dense", t)
+        batch_meta = _BatchMeta(docs)
+        t = report.add_time("meta", t)
+        pos = {d.id: i for i, d in enumerate(docs)}
+        out: dict[str, list[Match]] = {}
+        for p in prepared:
+            prof = p.profile
+            if remaining.get(prof.name, 0) <= 0:
+                continue
+            t = time.perf_counter()
+            parts: dict[str, np.ndarray] = {}
+            raw: dict[str, np.ndarray] = {}
+            if "dense" in p.weights:
+                raw["dense"] = cos[:, dense_col[id(p)]]
+                parts["dense"] = np.asarray(fusion.calibrate_dense(raw["dense"], p.background))
+            t = report.add_time("dense", t)
+            if "lexical" in p.weights and p.lexical is not None:
+                res = self.index.search(SearchRequest(query=p.lexical, filters=lexical_filters(p),
+                                                      limit=self.options.lexical_limit, highlight=False))
+                raw["lexical"] = np.zeros(n)
+                parts["lexical"] = np.zeros(n)
+                for h in res.hits:
+                    if h.id in pos:
+                        raw["lexical"][pos[h.id]] = h.score
+                        parts["lexical"][pos[h.id]] = fusion.calibrate_bm25(h.score, p.background)
+            t = report.add_time("lexical", t)
+            if "classes" in p.weights:
+                parts["classes"] = batch_meta.class_mask(prof.classes)
+            if "applicants" in p.weights:
+                parts["applicants"] = batch_meta.applicant_mask(prof.applicants_normalized)
+            score = np.zeros(n)
+            for s, w in p.weights.items():
+                score += w * parts[s]
+            eligible = np.flatnonzero((score >= prof.threshold) & (seqs > p.state.watermark) & (score > 0))
+            eligible = [int(i) for i in eligible if not _excluded(prof, int(i), batch_meta)]
+            t = report.add_time("fuse", t)
+            keys = [invention_keys(docs[i]) for i in eligible]
+            kept, dropped = suppress_duplicates(list(eligible), keys, [float(score[i]) for i in eligible],
+                                                seen.get(prof.name, ()))
+            report.suppressed[prof.name] = report.suppressed.get(prof.name, 0) + len(dropped)
+            kept = kept[: remaining.get(prof.name, prof.max_items)]
+            if kept:
+                out[prof.name] = self._explain(p, kept, docs, seqs, vectors, score, parts, raw)
+            report.add_time("dedupe_explain", t)
+        return out
+
+    def _explain(self, p: Prepared, kept: list[tuple[int, list[int]]], docs: Sequence[PatentDocument],
+                 seqs: np.ndarray, vectors: np.ndarray | None, score: np.ndarray,
+                 parts: dict[str, np.ndarray], raw: dict[str, np.ndarray]) -> list[Match]:
+        prof = p.profile
+        highlights: dict[str, dict[str, list[str]]] = {}
+        if p.lexical is not None:
+            res = self.index.search(SearchRequest(query=p.lexical, filters=Filters(ids=[docs[i].id for i, _ in kept]),
+                                                  limit=len(kept), highlight=True))
+            highlights = {h.id: h.highlights for h in res.hits}
+        seed_ids = list(p.seeds)
+        seed_mat = np.stack([p.seeds[s] for s in seed_ids]) if seed_ids else None
+        out = []
+        for i, dups in kept:
+            doc = docs[i]
+            marks = highlights.get(doc.id, {})
+            exp = Explanation(
+                terms=matched_terms(marks), snippets={k: v[:2] for k, v in marks.items() if v},
+                classes=matched_classes(doc, prof.classes), applicants=matched_applicants(doc, prof.applicants_normalized),
+                similarity=round(float(raw["dense"][i]), 4) if "dense" in raw else None,
+                duplicates=[docs[j].id for j in dups],
+            )
+            if seed_mat is not None and vectors is not None:
+                sims = seed_mat @ vectors[i]
+                best = int(np.argmax(sims))
+                exp.seed, exp.seed_similarity = seed_ids[best], round(float(sims[best]), 4)
+            breakdown = {s: {"raw": round(float(raw[s][i]), 4) if s in raw else float(parts[s][i]),
+                             "calibrated": round(float(parts[s][i]), 4), "weight": round(w, 4)}
+                         for s, w in p.weights.items()}
+            keys = invention_keys(doc)
+            for j in dups:
+                keys |= invention_keys(docs[j])
+            out.append(Match(prof.name, doc, int(seqs[i]), round(float(score[i]), 4), breakdown, exp, keys))
+        return out
+
+
+class _BatchMeta:
+    """Inverted maps over one batch: class symbols by subclass, normalized applicants, lower-cased text."""
+
+    def __init__(self, docs: Sequence[PatentDocument]) -> None:
+        self.docs = docs
+        self.n = len(docs)
+        self.by_subclass: dict[str, list[tuple[int, str]]] = defaultdict(list)
+        self.by_applicant: dict[str, list[int]] = defaultdict(list)
+        for i, d in enumerate(docs):
+            for sym in {c.symbol for c in [*d.ipc, *d.cpc]}:
+                self.by_subclass[sym[:4]].append((i, sym))
+            for name in {a.normalized for a in d.applicants}:
+                self.by_applicant[name].append(i)
+        self._tokens: dict[int, set[str]] = {}
+
+    def class_mask(self, prefixes: Sequence[str]) -> np.ndarray:
+        mask = np.zeros(self.n)
+        for pre in prefixes:
+            for i, sym in self.by_subclass.get(pre[:4], ()):
+                if sym.startswith(pre):
+                    mask[i] = 1.0
+        return mask
+
+    def classes_of(self, i: int) -> set[str]:
+        d = self.docs[i]
+        return {c.symbol for c in [*d.ipc, *d.cpc]}
+
+    def applicant_mask(self, names: Sequence[str]) -> np.ndarray:
+        mask = np.zeros(self.n)
+        for name in names:
+            mask[self.by_applicant.get(name, [])] = 1.0
+        return mask
+
+    def tokens(self, i: int) -> set[str]:
+        if i not in self._tokens:
+            d = self.docs[i]
+            text = "\n".join([*d.titles.values(), *d.abstracts.values(), claims_text(d)])
+            self._tokens[i] = set(analyze(text))
+        return self._tokens[i]
+
+
+def _excluded(prof: Profile, i: int, meta: _BatchMeta) -> bool:
+    """Hard exclusions: language, excluded classes, excluded terms (in title, abstract or claims)."""
+    doc = meta.docs[i]
+    if prof.languages:
+        langs = {x.lower() for x in [doc.lang, *doc.titles, *doc.abstracts] if x}
+        if langs and not langs & set(prof.languages):
+            return True
+    if prof.exclude_classes and any(s.startswith(tuple(prof.exclude_classes)) for s in meta.classes_of(i)):
+        return True
+    if prof.exclude_terms:
+        toks = meta.tokens(i)
+        for term in prof.exclude_terms:
+            words = analyze(term)
+            if words and all(w in toks for w in words):
+                return True
+    return False
+
+
+def lexical_query(profile: Profile) -> Query | None:
+    """The profile's boolean query, or else an OR of its description's content words (BM25 ranks them)."""
+    if profile.query:
+        return parse_query(profile.query)
+    words = [w for w in analyze(profile.description) if w not in _STOP and len(w) > 2 and not w.isdigit()]
+    words = list(dict.fromkeys(words))[:MAX_DESCRIPTION_TERMS]
+    if not words:
+        return None
+    terms: list[Query] = [Term(None, w) for w in words if re.fullmatch(r"\w+", w)]
+    if not terms:
+        return None
+    return terms[0] if len(terms) == 1 else Or(tuple(terms))

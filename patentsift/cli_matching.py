@@ -1,0 +1,238 @@
+"""CLI for interest profiles, matching runs and feedback: `patentsift profile ...`, `match`, `feedback`.
+
+Registered by the shell (patentsift/cli.py) with `register(app)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+profile_app = typer.Typer(no_args_is_help=True, help="Interest profiles: add, list, show, validate, preview.")
+
+
+def _shell() -> Any:
+    import patentsift.cli as shell  # imported late: the shell imports this module
+
+    return shell
+
+
+def _store_path() -> Path:
+    cfg = _shell().STATE.cfg
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    return cfg.data_dir / "patentsift.sqlite"
+
+
+@contextmanager
+def _store() -> Iterator[Any]:
+    from matching.store import MatchStore
+
+    store = MatchStore(_store_path())
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@contextmanager
+def _engine(store: Any, index: Any) -> Iterator[Any]:
+    """The matching engine with the embedding model when it loads; without it only lexical/class signals count."""
+    from matching.engine import MatchingEngine
+
+    shell = _shell()
+    embedder = cache = None
+    try:
+        from matching.embedding_cache import EmbeddingCache
+        from matching.embeddings import load_embedder
+
+        embedder = load_embedder()
+        cache = EmbeddingCache(shell.STATE.cfg.data_dir / "embedding-cache.sqlite")
+    except Exception as exc:  # noqa: BLE001 - matching still works lexically; say so
+        shell.err.print(f"[yellow]warning:[/yellow] no embedding model ({escape(str(exc))}); "
+                        "matching uses the query, classes and applicants only")
+    yield MatchingEngine(index, store, embedder, cache)
+
+
+def _load_file(path: Path, index: Any | None) -> list[Any]:
+    from subscribers.profiles import ProfileError, load_profiles_toml, validate_profile
+
+    shell = _shell()
+    if not path.exists():
+        raise shell.fail(f"no such file: {path}", 2)
+    try:
+        known = (lambda pn: index.get(pn) is not None) if index is not None else None
+        return [validate_profile(p, known) for p in load_profiles_toml(path)]
+    except ProfileError as exc:
+        raise shell.fail(str(exc), 2) from None
+
+
+@profile_app.command("validate")
+def profile_validate(file: Annotated[Path, typer.Argument(help="TOML file with [[profile]] tables.")]) -> None:
+    """Check a profiles file (query syntax, classes, seed patents present in the index)."""
+    shell = _shell()
+    index = shell._open_index()
+    try:
+        profiles = _load_file(file, index)
+    finally:
+        index.close()
+    for p in profiles:
+        shell.console.print(f"[green]ok[/green] {escape(p.name)}")
+
+
+@profile_app.command("add")
+def profile_add(file: Annotated[Path, typer.Argument(help="TOML file with [[profile]] tables.")]) -> None:
+    """Validate and store (insert or update) the profiles in FILE."""
+    shell = _shell()
+    index = shell._open_index()
+    try:
+        profiles = _load_file(file, index)
+    finally:
+        index.close()
+    with _store() as store:
+        for p in profiles:
+            new = store.save_profile(p)
+            shell.console.print(f"{'added' if new else 'updated'} profile {escape(p.name)}")
+
+
+@profile_app.command("list")
+def profile_list() -> None:
+    """List stored profiles with their watermark and match counts."""
+    shell = _shell()
+    with _store() as store:
+        profiles = store.profiles()
+        if not profiles:
+            shell.console.print("no profiles (add some with: patentsift profile add FILE.toml)")
+        for p in profiles:
+            n = len(store.matches(p.name))
+            shell.console.print(f"[cyan]{escape(p.name)}[/cyan]  owner {escape(p.owner or '-')}  "
+                                f"watermark {store.watermark(p.name)}  matches {n}  "
+                                f"[dim]{escape(p.description[:60])}[/dim]")
+
+
+@profile_app.command("show")
+def profile_show(name: Annotated[str, typer.Argument()]) -> None:
+    """Show one profile as TOML, with its state."""
+    from matching.store import UnknownProfile
+    from subscribers.profiles import dump_profiles_toml
+
+    shell = _shell()
+    with _store() as store:
+        try:
+            state = store.state(name)
+        except UnknownProfile as exc:
+            raise shell.fail(str(exc)) from None
+        judged = store.feedback(name)
+    shell.console.print(escape(dump_profiles_toml([state.profile])), end="")
+    shell.console.print(f"[dim]watermark {state.watermark}; vector {'yes' if state.vector is not None else 'no'}"
+                        f" ({state.model_id or '-'}); feedback {sum(judged.values())} relevant, "
+                        f"{len(judged) - sum(judged.values())} irrelevant[/dim]")
+
+
+@profile_app.command("preview")
+def profile_preview(
+    name: Annotated[str, typer.Argument()],
+    since: Annotated[str, typer.Option("--since", help="Publication date YYYY-MM-DD.")],
+) -> None:
+    """What NAME would have matched among documents published since a date (stores nothing)."""
+    from matching.store import UnknownProfile
+
+    shell = _shell()
+    try:
+        day = date.fromisoformat(since)
+    except ValueError:
+        raise shell.fail(f"--since must be a date like 2024-01-31, got {since!r}", 2) from None
+    index = shell._open_index()
+    try:
+        with _store() as store, _engine(store, index) as engine:
+            try:
+                matches = engine.preview(name, day)
+            except UnknownProfile as exc:
+                raise shell.fail(str(exc)) from None
+    finally:
+        index.close()
+    shell.console.print(f"[bold]{len(matches)}[/bold] documents would match {escape(name)} (not stored)")
+    for n, m in enumerate(matches, 1):
+        _print_match(n, m.doc.id, m.doc.title(), m.score, m.explanation.to_dict(), m.breakdown)
+
+
+@profile_app.command("remove")
+def profile_remove(name: Annotated[str, typer.Argument()]) -> None:
+    """Delete a profile with its matches and feedback."""
+    from matching.store import UnknownProfile
+
+    shell = _shell()
+    with _store() as store:
+        try:
+            store.delete_profile(name)
+        except UnknownProfile as exc:
+            raise shell.fail(str(exc)) from None
+    shell.console.print(f"removed profile {escape(name)}")
+
+
+def match(
+    profile: Annotated[list[str] | None, typer.Option("--profile", "-p", help="Only this profile (repeatable).")] = None,
+) -> None:
+    """Match newly indexed documents against the profiles; store and print explained matches."""
+    from matching.store import UnknownProfile
+
+    shell = _shell()
+    index = shell._open_index()
+    try:
+        with _store() as store, _engine(store, index) as engine:
+            try:
+                report = engine.run(profile or None)
+            except UnknownProfile as exc:
+                raise shell.fail(str(exc)) from None
+            stored = {i for ids in report.stored.values() for i in ids}
+            titles = {m.doc.id: m.doc.title() for ms in report.matches.values() for m in ms}
+            rows = [m for m in store.matches(ids=stored)] if stored else []
+    finally:
+        index.close()
+    shell.console.print(f"run {report.run_id}: {report.documents} new documents, {len(rows)} new matches")
+    for name in sorted({r.profile for r in rows}):
+        shell.console.print(f"\n[bold]{escape(name)}[/bold]")
+        for n, r in enumerate(sorted((r for r in rows if r.profile == name), key=lambda r: -r.score), 1):
+            _print_match(n, r.doc_id, titles.get(r.doc_id, ""), r.score, r.explanation, r.breakdown, r.id)
+
+
+def feedback(
+    match_id: Annotated[int, typer.Argument(help="Match id (printed by `patentsift match`).")],
+    verdict: Annotated[str, typer.Argument(help="relevant or irrelevant")],
+    curator: Annotated[bool, typer.Option("--curator", help="Recorded as a curator's judgement.")] = False,
+) -> None:
+    """Mark a match relevant or irrelevant; the profile adapts on its next run."""
+    from matching.store import UnknownMatch
+
+    shell = _shell()
+    if verdict not in ("relevant", "irrelevant"):
+        raise shell.fail("verdict must be 'relevant' or 'irrelevant'", 2)
+    with _store() as store:
+        try:
+            m = store.add_feedback(match_id, verdict == "relevant", "curator" if curator else "subscriber")
+        except UnknownMatch as exc:
+            raise shell.fail(str(exc)) from None
+    shell.console.print(f"match {m.id} ({m.doc_id}) marked {verdict} for profile {escape(m.profile)}")
+
+
+def _print_match(n: int, doc_id: str, title: str, score: float, explanation: dict[str, Any],
+                 breakdown: dict[str, Any], match_id: int | None = None) -> None:
+    from matching.explain import Explanation, describe
+
+    shell = _shell()
+    ref = f"#{match_id} " if match_id is not None else ""
+    shell.console.print(f"{n:>3}. {ref}[cyan]{doc_id}[/cyan] {escape(title)} [dim]({score:.2f})[/dim]")
+    for line in describe(Explanation.from_dict(explanation), breakdown):
+        shell.console.print(f"      {shell._rich_snippet(line)}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `profile`, `match` and `feedback` to the main CLI."""
+    app.add_typer(profile_app, name="profile")
+    app.command("match")(match)
+    app.command("feedback")(feedback)
