@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+import copy
+from collections.abc import Collection, Container, Iterable, Iterator
 from datetime import date
 
 from lxml import etree
 
-from harvest.xmlsafe import text_of
+from harvest.xmlsafe import collapse_ws, text_of
 from index.classification import Classification
 from index.model import Citation, Claim, Party, PublicationNumber, parse_date
 
@@ -27,30 +28,50 @@ def child_text(el: etree._Element | None, path: str) -> str:
 
 def rich_text(el: etree._Element | None, skip: Iterable[str] = (), blocks: Iterable[str] = ()) -> str:
     """Text of `el` with whitespace collapsed, dropping `skip` subtrees (tables, maths: their tails stay) and
-    putting a space around `blocks` (nested claim steps) so words of adjacent blocks do not run together."""
+    putting a space around `blocks` (nested claim steps) so words of adjacent blocks do not run together.
+
+    The text is serialized by lxml; only an element holding `skip` or `blocks` descendants costs more (a copy of
+    it is marked up and pruned first).
+    """
     if el is None:
         return ""
-    skip_set, block_set = frozenset(skip), frozenset(blocks)
-    parts: list[str] = []
+    tags = (*skip, *blocks)
+    if tags and next(el.iterdescendants(*tags), None) is not None:
+        el = _marked_copy(el, skip, blocks)
+    return collapse_ws(etree.tostring(el, method="text", encoding=str, with_tail=False))
 
-    def walk(node: etree._Element) -> None:
-        if node.text:
-            parts.append(node.text)
-        for child in node:
-            tag = child.tag if isinstance(child.tag, str) else None
-            if tag is not None and tag not in skip_set:
-                if tag in block_set:
-                    parts.append(" ")
-                walk(child)
-                if tag in block_set:
-                    parts.append(" ")
-            elif tag is not None:
-                parts.append(" ")
-            if child.tail:
-                parts.append(child.tail)
 
-    walk(el)
-    return _WS.sub(" ", "".join(parts)).strip()
+def _marked_copy(el: etree._Element, skip: Iterable[str], blocks: Iterable[str]) -> etree._Element:
+    """A copy of `el` with a space around each `blocks` element and in place of each `skip` subtree."""
+    el = copy.deepcopy(el)
+    skip, blocks = tuple(skip), tuple(blocks)
+    if blocks:
+        for block in list(el.iterdescendants(*blocks)):
+            block.text = " " + (block.text or "")
+            block.tail = " " + (block.tail or "")
+    if skip:
+        for dropped in list(el.iterdescendants(*skip)):
+            dropped.tail = " " + (dropped.tail or "")
+        etree.strip_elements(el, *skip, with_tail=False)
+    return el
+
+
+def top_level(section: etree._Element, tags: Container[str], skip: Container[str]) -> Iterator[etree._Element]:
+    """Elements tagged `tags` under `section`, in document order, leaving out those inside another such element
+    or inside a `skip` subtree."""
+    for child in section.iterchildren(etree.Element):
+        if child.tag in tags:
+            yield child
+        elif child.tag not in skip:
+            yield from top_level(child, tags, skip)
+
+
+def paragraphs(section: etree._Element | None, tags: Collection[str], skip: Collection[str],
+               blocks: Iterable[str] = ()) -> str:
+    """The `rich_text` of each top-level paragraph (`tags`) of `section`, one per line; `skip` subtrees left out."""
+    if section is None:
+        return ""
+    return join_paragraphs(rich_text(el, skip, blocks) for el in top_level(section, tags, skip))
 
 
 def join_paragraphs(texts: Iterable[str]) -> str:

@@ -7,7 +7,7 @@ Two ways to get SEMANTICS.md's analysis (lower-cased UAX #29 words, CJK bigrams)
   tokens, joined by spaces, to `tok.<field>` fields that the node splits on whitespace: the same tokens by
   construction. The original text stays in `ti`/`ab`/`cl` (standard analyzer) for highlighting only.
 Plugin analyzers (`icu`, `smartcn`, `kuromoji`, `nori`) and language analyzers (`english`, `german`, ...) are
-server-side too; they stem or segment differently from SEMANTICS.md (see DIFFERENCES.md).
+server-side too; they stem or segment differently from SEMANTICS.md (see README, "Embedded vs Elasticsearch").
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Every query's hits are checked against a reference evaluation of the query tree over the documents
 (index.analysis + index.classification, as SEMANTICS.md states them), so both backends return the same sets;
-`test_backends_agree` also compares the two backends directly. Scores differ (see index/elastic/DIFFERENCES.md):
+`test_backends_agree` also compares the two backends directly. Scores differ (see README, "Embedded vs Elasticsearch"):
 scored queries compare sets, non-scored ones compare order too.
 """
 
