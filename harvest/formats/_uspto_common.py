@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import re
 import copy
+import re
 from collections.abc import Collection, Container, Iterable, Iterator
 from datetime import date
 
@@ -14,6 +14,7 @@ from index.classification import Classification
 from index.model import Citation, Claim, Party, PublicationNumber, parse_date
 
 _WS = re.compile(r"\s+")
+_PLAIN_PATH = re.compile(r"[A-Za-z_][\w.-]*(?:/[A-Za-z_][\w.-]*)*")
 _CLAIM_ID = re.compile(r"CLM-0*(\d+)(?:\s*-\s*(?:CLM-)?0*(\d+))?", re.I)
 _LEADING_NUM = re.compile(r"^\s*(\d+)\s*(?:\.?\s*-\s*\d+\s*)?\.\s*")
 _CANCELED = re.compile(r"^\(?\s*(canceled|cancelled|deleted|withdrawn)\s*\)?\s*\.?$", re.I)
@@ -23,7 +24,19 @@ def child_text(el: etree._Element | None, path: str) -> str:
     """Collapsed text of the first element at `path` under `el` ('' when missing)."""
     if el is None:
         return ""
-    return text_of(el.find(path))
+    return text_of(first(el, path))
+
+
+def first(el: etree._Element, path: str) -> etree._Element | None:
+    """`el.find(path)`, with a fast path for plain `tag` and `tag/tag` paths (the common case)."""
+    if not _PLAIN_PATH.fullmatch(path):
+        return el.find(path)
+    found: etree._Element | None = el
+    for step in path.split("/"):
+        found = next(found.iterchildren(step), None)  # type: ignore[union-attr]
+        if found is None:
+            return el.find(path) if "/" in path else None  # a later sibling of the first may hold the rest
+    return found
 
 
 def rich_text(el: etree._Element | None, skip: Iterable[str] = (), blocks: Iterable[str] = ()) -> str:
@@ -71,7 +84,14 @@ def paragraphs(section: etree._Element | None, tags: Collection[str], skip: Coll
     """The `rich_text` of each top-level paragraph (`tags`) of `section`, one per line; `skip` subtrees left out."""
     if section is None:
         return ""
-    return join_paragraphs(rich_text(el, skip, blocks) for el in top_level(section, tags, skip))
+    tag_set, skip_set = frozenset(tags), frozenset(skip)
+    special = (*skip, *blocks)
+    if special and next(section.iterdescendants(*special), None) is not None:
+        return join_paragraphs(rich_text(el, skip, blocks) for el in top_level(section, tag_set, skip_set))
+    return join_paragraphs(  # nothing to drop or space out anywhere in the section
+        collapse_ws(etree.tostring(el, method="text", encoding=str, with_tail=False))
+        for el in top_level(section, tag_set, skip_set)
+    )
 
 
 def join_paragraphs(texts: Iterable[str]) -> str:

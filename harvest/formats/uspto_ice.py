@@ -65,14 +65,7 @@ def _version(dtd_version: str | None) -> str:
 
 def _paragraphs(section: etree._Element | None) -> str:
     """Headings and paragraphs, one per line; tables, maths and images left out."""
-    if section is None:
-        return ""
-    texts = []
-    for el in section.iter(*_PARAS):
-        if any(a.tag in _PARAS or a.tag in _SKIP for a in el.iterancestors()):
-            continue  # nested paragraph: its text is part of the enclosing one
-        texts.append(common.rich_text(el, skip=_SKIP, blocks=("li", "br")))
-    return common.join_paragraphs(texts)
+    return common.paragraphs(section, _PARAS, _SKIP, blocks=("li", "br"))
 
 
 def _priorities(bib: etree._Element) -> list[Priority]:
@@ -178,11 +171,14 @@ def _citations(bib: etree._Element) -> list[Citation]:
 
 def _citation(cit: etree._Element) -> Citation | None:
     category = common.child_text(cit, "category") or None
-    pat = cit.find("patcit/document-id")
+    pat = common.first(cit, "patcit/document-id")
     if pat is not None:
+        parts: dict[str, etree._Element] = {}
+        for part in pat.iterchildren(etree.Element):  # one pass over country, doc-number, kind, name, date
+            parts.setdefault(part.tag, part)
         return common.patent_citation(
-            common.child_text(pat, "country"), common.child_text(pat, "doc-number"),
-            common.child_text(pat, "kind"), category, common.child_text(pat, "date"),
+            text_of(parts.get("country")), text_of(parts.get("doc-number")), text_of(parts.get("kind")),
+            category, text_of(parts.get("date")),
         )
     return common.npl_citation(text_of(cit.find("nplcit")), category)
 

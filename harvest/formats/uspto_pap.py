@@ -58,14 +58,7 @@ def _version(data: bytes) -> str:
 
 
 def _paragraphs(section: etree._Element | None) -> str:
-    if section is None:
-        return ""
-    texts = []
-    for el in section.iter(*_PARAS):
-        if any(a.tag in _PARAS or a.tag in _SKIP for a in el.iterancestors()):
-            continue
-        texts.append(common.rich_text(el, skip=_SKIP))
-    return common.join_paragraphs(texts)
+    return common.paragraphs(section, _PARAS, _SKIP)
 
 
 def _priorities(bib: etree._Element) -> list[Priority]:

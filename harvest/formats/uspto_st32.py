@@ -53,14 +53,7 @@ def _pdat(el: etree._Element | None, path: str) -> str:
 
 
 def _paragraphs(section: etree._Element | None) -> str:
-    if section is None:
-        return ""
-    texts = []
-    for el in section.iter(*_PARAS):
-        if any(a.tag in _PARAS or a.tag in _SKIP for a in el.iterancestors()):
-            continue
-        texts.append(common.rich_text(el, skip=_SKIP, blocks=("PTEXT",)))
-    return common.join_paragraphs(texts)
+    return common.paragraphs(section, _PARAS, _SKIP, blocks=("PTEXT",))
 
 
 def _priorities(bib: etree._Element) -> list[Priority]:
