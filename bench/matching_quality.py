@@ -98,7 +98,7 @@ def recall(ranking: list[str], relevant: set[str], k: int = 50) -> float:
 
 def rank(engine: MatchingEngine, p: Prepared, docs: list[PatentDocument], vectors: np.ndarray,
          weights: dict[str, float] | None) -> list[str]:
-    q = dataclasses.replace(p, weights=weights or p.weights)
+    q = dataclasses.replace(p, weights=weights or p.weights, state=dataclasses.replace(p.state, watermark=0))
     ids = [d.id for d in docs]
     out = engine.score_batch([q], docs, np.arange(1, len(docs) + 1), vectors, RunReport("bench"),
                              lexical_filters=lambda _: engine_filters(ids), seen={}, remaining={p.profile.name: 10**6})

@@ -39,6 +39,7 @@ _PROLOG_TOKEN = re.compile(rb"(<!--.*?-->)|<[A-Za-z_]", re.S)
 _ROOT_START = re.compile(rb"<[A-Za-z_]")
 _FIRST_TAG = re.compile(rb"<(?![?!])")
 _PROLOG_LIMIT = 1_000_000
+_BLANK = re.compile(rb"[ \t\r\n\x00\xef\xbb\xbf]*\Z")
 
 MAX_DOCUMENT_BYTES = 128 * 1024 * 1024
 
@@ -140,7 +141,7 @@ def _parser() -> etree.XMLParser:
 
 def parse_xml(data: bytes) -> etree._Element:
     """Parse one XML document from bytes, or raise `Reject` with a reason a person can act on."""
-    if not data or not data.strip(b" \t\r\n\x00\xef\xbb\xbf"):
+    if _BLANK.match(data):  # nothing but whitespace, NULs and BOM bytes (matching stops at the first other byte)
         raise Reject("empty document")
     if len(data) > MAX_DOCUMENT_BYTES:
         raise Reject(f"document is {len(data)} bytes, over the {MAX_DOCUMENT_BYTES}-byte limit")
@@ -172,10 +173,10 @@ def parse_xml(data: bytes) -> etree._Element:
 def collapse_ws(text: str) -> str:
     """`text` with each whitespace run made one space and the ends stripped (`re.sub(r"\\s+", " ", text).strip()`).
 
-    Text that has nothing to collapse (ASCII with single spaces only; XML text never holds the other ASCII
-    whitespace controls) takes a fast path of C-level substring checks.
+    Fast path: in printable text the only whitespace is the ASCII space (every other whitespace character is
+    non-printable), so without a double space there is nothing to collapse.
     """
-    if text.isascii() and "\n" not in text and "  " not in text and "\t" not in text and "\r" not in text:
+    if text.isprintable() and "  " not in text:
         return text.strip()
     return " ".join(text.split())
 

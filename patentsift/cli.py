@@ -372,6 +372,11 @@ def demo(
     raise typer.Exit(code)
 
 
+from patentsift.cli_matching import register as _register_matching  # noqa: E402
+
+_register_matching(app)
+
+
 def main() -> None:
     try:
         app()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Collection, Container, Iterable, Iterator
 from datetime import date
@@ -15,6 +14,7 @@ from index.model import Citation, Claim, Party, PublicationNumber, parse_date
 
 _WS = re.compile(r"\s+")
 _PLAIN_PATH = re.compile(r"[A-Za-z_][\w.-]*(?:/[A-Za-z_][\w.-]*)*")
+_STEPS: dict[str, tuple[str, ...]] = {}  # path -> its tag steps; () for paths `first` leaves to ElementPath
 _CLAIM_ID = re.compile(r"CLM-0*(\d+)(?:\s*-\s*(?:CLM-)?0*(\d+))?", re.I)
 _LEADING_NUM = re.compile(r"^\s*(\d+)\s*(?:\.?\s*-\s*\d+\s*)?\.\s*")
 _CANCELED = re.compile(r"^\(?\s*(canceled|cancelled|deleted|withdrawn)\s*\)?\s*\.?$", re.I)
@@ -29,44 +29,59 @@ def child_text(el: etree._Element | None, path: str) -> str:
 
 def first(el: etree._Element, path: str) -> etree._Element | None:
     """`el.find(path)`, with a fast path for plain `tag` and `tag/tag` paths (the common case)."""
-    if not _PLAIN_PATH.fullmatch(path):
+    steps = _STEPS.get(path)
+    if steps is None:
+        steps = _STEPS[path] = tuple(path.split("/")) if _PLAIN_PATH.fullmatch(path) else ()
+    if not steps:
         return el.find(path)
     found: etree._Element | None = el
-    for step in path.split("/"):
+    for step in steps:
         found = next(found.iterchildren(step), None)  # type: ignore[union-attr]
         if found is None:
-            return el.find(path) if "/" in path else None  # a later sibling of the first may hold the rest
+            return el.find(path) if len(steps) > 1 else None  # a later sibling of the first may hold the rest
     return found
+
+
+def children_by_tag(el: etree._Element) -> dict[str, etree._Element]:
+    """The first child element of each tag, in one pass (for reading several fields of a small record)."""
+    out: dict[str, etree._Element] = {}
+    for child in el.iterchildren(etree.Element):
+        out.setdefault(child.tag, child)
+    return out
 
 
 def rich_text(el: etree._Element | None, skip: Iterable[str] = (), blocks: Iterable[str] = ()) -> str:
     """Text of `el` with whitespace collapsed, dropping `skip` subtrees (tables, maths: their tails stay) and
     putting a space around `blocks` (nested claim steps) so words of adjacent blocks do not run together.
 
-    The text is serialized by lxml; only an element holding `skip` or `blocks` descendants costs more (a copy of
-    it is marked up and pruned first).
+    lxml serializes the text when `el` holds neither; otherwise the tree is walked (skipped subtrees unvisited).
     """
     if el is None:
         return ""
     tags = (*skip, *blocks)
-    if tags and next(el.iterdescendants(*tags), None) is not None:
-        el = _marked_copy(el, skip, blocks)
-    return collapse_ws(etree.tostring(el, method="text", encoding=str, with_tail=False))
+    if not tags or next(el.iterdescendants(*tags), None) is None:
+        return collapse_ws(etree.tostring(el, method="text", encoding=str, with_tail=False))
+    skip_set, block_set = frozenset(skip), frozenset(blocks)
+    parts: list[str] = []
 
+    def walk(node: etree._Element) -> None:
+        if node.text:
+            parts.append(node.text)
+        for child in node:
+            tag = child.tag if isinstance(child.tag, str) else None
+            if tag is not None and tag not in skip_set:
+                if tag in block_set:
+                    parts.append(" ")
+                walk(child)
+                if tag in block_set:
+                    parts.append(" ")
+            elif tag is not None:
+                parts.append(" ")
+            if child.tail:
+                parts.append(child.tail)
 
-def _marked_copy(el: etree._Element, skip: Iterable[str], blocks: Iterable[str]) -> etree._Element:
-    """A copy of `el` with a space around each `blocks` element and in place of each `skip` subtree."""
-    el = copy.deepcopy(el)
-    skip, blocks = tuple(skip), tuple(blocks)
-    if blocks:
-        for block in list(el.iterdescendants(*blocks)):
-            block.text = " " + (block.text or "")
-            block.tail = " " + (block.tail or "")
-    if skip:
-        for dropped in list(el.iterdescendants(*skip)):
-            dropped.tail = " " + (dropped.tail or "")
-        etree.strip_elements(el, *skip, with_tail=False)
-    return el
+    walk(el)
+    return collapse_ws("".join(parts))
 
 
 def top_level(section: etree._Element, tags: Container[str], skip: Container[str]) -> Iterator[etree._Element]:
@@ -86,20 +101,48 @@ def paragraphs(section: etree._Element | None, tags: Collection[str], skip: Coll
         return ""
     tag_set, skip_set = frozenset(tags), frozenset(skip)
     special = (*skip, *blocks)
-    if special and next(section.iterdescendants(*special), None) is not None:
-        return join_paragraphs(rich_text(el, skip, blocks) for el in top_level(section, tag_set, skip_set))
-    return join_paragraphs(  # nothing to drop or space out anywhere in the section
-        collapse_ws(etree.tostring(el, method="text", encoding=str, with_tail=False))
+    marked = {_outermost(el, section, tag_set) for el in section.iterdescendants(*special)} if special else set()
+    return join_paragraphs(
+        rich_text(el, skip, blocks) if el in marked  # holds something to drop or space out
+        else collapse_ws(etree.tostring(el, method="text", encoding=str, with_tail=False))
         for el in top_level(section, tag_set, skip_set)
     )
+
+
+def _outermost(el: etree._Element, section: etree._Element, tags: Container[str]) -> etree._Element | None:
+    """The outermost ancestor of `el` below `section` tagged `tags` (None if there is none)."""
+    found = None
+    node = el.getparent()
+    while node is not None and node is not section:
+        if node.tag in tags:
+            found = node
+        node = node.getparent()
+    return found
 
 
 def join_paragraphs(texts: Iterable[str]) -> str:
     return "\n".join(t for t in texts if t)
 
 
+def quick_date(text: str | None) -> date | None:
+    """`parse_date`, answering the common `20230509` shape without regular expressions."""
+    if text and len(text) == 8 and text.isascii() and text.isdigit():
+        try:
+            return date(int(text[:4]), int(text[4:6]), int(text[6:]))
+        except ValueError:
+            return None
+    return parse_date(text)
+
+
 def loose_date(text: str | None) -> date | None:
     """`parse_date`, also accepting the `19670900` / `19670000` partial dates citations carry (as the 1st)."""
+    if text and len(text) == 8 and text.isascii() and text.isdigit():  # the common shape, without regexes
+        year, month, day = int(text[:4]), int(text[4:6]), int(text[6:])
+        if day:
+            return quick_date(text)
+        if not year:
+            return None
+        return date(year, month, 1) if 1 <= month <= 12 else date(year, 1, 1)
     d = parse_date(text)
     if d is None and text:
         digits = re.sub(r"\D", "", text)
@@ -110,7 +153,9 @@ def loose_date(text: str | None) -> date | None:
 
 def docdb(country: str, number: str, kind: str = "") -> str:
     """`US-3343988-A` from the parts a citation or reference gives (spaces and commas dropped)."""
-    number = re.sub(r"[\s,]", "", number or "")
+    number = number or ""
+    if not (number.isascii() and number.isalnum()):
+        number = re.sub(r"[\s,]", "", number)
     return PublicationNumber((country or "US").strip().upper(), number, (kind or "").strip().upper()).docdb
 
 
@@ -266,6 +311,8 @@ def referenced_claims(refs: Iterable[str]) -> list[int]:
 
 def clean_claim(text: str) -> str:
     """Close the gaps block joins leave before punctuation (`claim 2 , wherein` -> `claim 2, wherein`)."""
+    if text.isprintable() and " ," not in text and " ;" not in text and " :" not in text and " ." not in text:
+        return text  # printable text has no whitespace but the space (see `collapse_ws`): nothing to close
     return re.sub(r"\s+([,;:.](?:\s|$))", r"\1", text)
 
 

@@ -151,9 +151,9 @@ def _party(el: etree._Element, role: str) -> Party | None:
     book = el.find("addressbook")
     if book is None:
         book = el  # v4.0 assignees: <assignee><orgname>...</orgname></assignee>
+    fields = common.children_by_tag(book)
     name = common.person_name(
-        common.child_text(book, "first-name"), common.child_text(book, "last-name"),
-        common.child_text(book, "orgname"),
+        text_of(fields.get("first-name")), text_of(fields.get("last-name")), text_of(fields.get("orgname")),
     )
     country = (common.child_text(book, "address/country") or common.child_text(el, "residence/country")
                or common.child_text(el, "nationality/country"))
@@ -170,17 +170,19 @@ def _citations(bib: etree._Element) -> list[Citation]:
 
 
 def _citation(cit: etree._Element) -> Citation | None:
-    category = common.child_text(cit, "category") or None
-    pat = common.first(cit, "patcit/document-id")
+    fields = common.children_by_tag(cit)
+    category = text_of(fields.get("category")) or None
+    patcit = fields.get("patcit")
+    pat = None if patcit is None else common.first(patcit, "document-id")
+    if pat is None and patcit is not None:
+        pat = cit.find("patcit/document-id")  # a later <patcit> may hold it
     if pat is not None:
-        parts: dict[str, etree._Element] = {}
-        for part in pat.iterchildren(etree.Element):  # one pass over country, doc-number, kind, name, date
-            parts.setdefault(part.tag, part)
+        parts = common.children_by_tag(pat)  # country, doc-number, kind, name, date
         return common.patent_citation(
             text_of(parts.get("country")), text_of(parts.get("doc-number")), text_of(parts.get("kind")),
             category, text_of(parts.get("date")),
         )
-    return common.npl_citation(text_of(cit.find("nplcit")), category)
+    return common.npl_citation(text_of(fields.get("nplcit")), category)
 
 
 def _claims(claims: etree._Element | None) -> list[Claim]:
