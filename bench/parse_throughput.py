@@ -5,9 +5,10 @@ so every document is distinct), then times, in the same run:
   (a) `lxml.etree.fromstring(doc_bytes)` for every document (documents cut out beforehand, not timed);
   (b) `harvest.files.iter_raw_documents(path)` + `harvest.formats.parse_raw(raw)` for every document.
 Prints MB/s and docs/s for both and the ratio (goal: (b) >= 70% of (a)), then the cost of the layers (splitting
-alone; splitting + `harvest.xmlsafe.parse_xml`). `--profile` adds a cProfile of (b).
+alone; splitting + `harvest.xmlsafe.parse_xml`). `--stages` adds the time of each ICE field extractor on parsed
+trees; `--profile` adds a cProfile of (b).
 
-    .venv/bin/python bench/parse_throughput.py --mb 64 --repeat 3 [--profile]
+    .venv/bin/python bench/parse_throughput.py --mb 64 --repeat 3 [--stages] [--profile]
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from harvest.files import iter_raw_documents  # noqa: E402
-from harvest.formats import parse_raw  # noqa: E402
+from harvest.formats import parse_raw, uspto_ice  # noqa: E402
 from harvest.raw import RawDocument  # noqa: E402
 from harvest.xmlsafe import parse_xml  # noqa: E402
 
@@ -93,10 +94,36 @@ def bench_layers(path: Path) -> tuple[float, float]:
     return t_split, time.perf_counter() - start
 
 
+def bench_stages(path: Path, repeat: int) -> dict[str, float]:
+    """Seconds (best of `repeat`) each part of `uspto_ice.parse` takes over all documents, on parsed trees."""
+    raws = [r for r in iter_raw_documents(path) if isinstance(r, RawDocument)]
+    roots = [parse_xml(r.data) for r in raws]
+    bibs = [root.find("us-bibliographic-data-grant") for root in roots]
+    stages = {
+        "description": lambda: [uspto_ice._paragraphs(root.find("description")) for root in roots],
+        "abstract": lambda: [uspto_ice._paragraphs(root.find("abstract")) for root in roots],
+        "claims": lambda: [uspto_ice._claims(root.find("claims")) for root in roots],
+        "citations": lambda: [uspto_ice._citations(bib) for bib in bibs],
+        "parties": lambda: [uspto_ice._parties(bib) for bib in bibs],
+        "classifications": lambda: [(uspto_ice._ipc(b), uspto_ice._cpc(b), uspto_ice._other_classes(b)) for b in bibs],
+        "whole parse()": lambda: [uspto_ice.parse(root, raw) for root, raw in zip(roots, raws, strict=True)],
+    }
+    out = {}
+    for name, run in stages.items():
+        best = float("inf")
+        for _ in range(repeat):
+            start = time.perf_counter()
+            run()
+            best = min(best, time.perf_counter() - start)
+        out[name] = best
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--mb", type=int, default=64, help="size of the generated weekly file in MB (default 64)")
     ap.add_argument("--repeat", type=int, default=3, help="runs of each side; the best is reported (default 3)")
+    ap.add_argument("--stages", action="store_true", help="time each ICE field extractor on already parsed trees")
     ap.add_argument("--profile", action="store_true", help="cProfile one patentsift run and print the top entries")
     ap.add_argument("--shared", type=Path, default=SHARED, help="the shared patent data directory")
     args = ap.parse_args()
@@ -123,6 +150,11 @@ def main() -> None:
         print(f"    split only            : {mb / t_split:8.1f} MB/s  ({t_split:.2f} s)")
         print(f"    split + safe parse_xml: {mb / t_safe:8.1f} MB/s  ({t_safe:.2f} s)  "
               f"ratio to (a): {t_lxml / t_safe:.0%}; the rest of (b) is field extraction in the format parser")
+
+        if args.stages:
+            print("    field extraction (uspto_ice.parse, trees parsed beforehand), share of (a):")
+            for name, seconds in bench_stages(path, args.repeat).items():
+                print(f"      {name:16s}: {seconds:6.2f} s  {seconds / t_lxml:5.0%}")
 
         if args.profile:
             prof = cProfile.Profile()

@@ -14,6 +14,7 @@ from index.model import Citation, Claim, Party, PublicationNumber, parse_date
 
 _WS = re.compile(r"\s+")
 _PLAIN_PATH = re.compile(r"[A-Za-z_][\w.-]*(?:/[A-Za-z_][\w.-]*)*")
+_DIGITS = re.compile(r"(\d+)")
 _STEPS: dict[str, tuple[str, ...]] = {}  # path -> its tag steps; () for paths `first` leaves to ElementPath
 _CLAIM_ID = re.compile(r"CLM-0*(\d+)(?:\s*-\s*(?:CLM-)?0*(\d+))?", re.I)
 _LEADING_NUM = re.compile(r"^\s*(\d+)\s*(?:\.?\s*-\s*\d+\s*)?\.\s*")
@@ -293,7 +294,7 @@ def make_claim(num: int, text: str, refs: Iterable[str]) -> Claim | None:
 
 
 def claim_num(ident: str | None, fallback: int) -> int:
-    m = re.search(r"(\d+)", ident or "")
+    m = _DIGITS.search(ident or "")
     return int(m.group(1)) if m else fallback
 
 
