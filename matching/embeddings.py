@@ -228,6 +228,7 @@ class OnnxEmbedder:
             raise BackendUnavailable(f"no tokenizer.json in {spec.transformer_dir()}")
         self.tokenizer = Tokenizer.from_file(str(tok_file))
         self.tokenizer.enable_truncation(spec.max_seq_length())
+        self.pad_id = _pad_id(self.tokenizer)
         self.tokenizer.no_padding()  # padding is per sorted batch, below
         self.lower_case = bool(spec.st_config().get("do_lower_case"))
         self.onnx_path = ensure_onnx_export(spec, cache_dir or model_cache_dir())
@@ -240,15 +241,11 @@ class OnnxEmbedder:
 
     def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
         encodings = self.tokenizer.encode_batch([t.lower() if self.lower_case else t for t in texts])
-
-        def run(batch: list[Any]) -> np.ndarray:
-            return self._run(batch)
-
-        return _encode_sorted(encodings, [len(e.ids) for e in encodings], run, self.dim, batch_size, progress)
+        return _encode_sorted(encodings, [len(e.ids) for e in encodings], self._run, self.dim, batch_size, progress)
 
     def _run(self, encodings: list[Any]) -> np.ndarray:
         width = max(len(e.ids) for e in encodings)
-        ids = np.zeros((len(encodings), width), dtype=np.int64)
+        ids = np.full((len(encodings), width), self.pad_id, dtype=np.int64)
         mask = np.zeros_like(ids)
         types = np.zeros_like(ids)
         for row, enc in enumerate(encodings):
@@ -257,6 +254,16 @@ class OnnxEmbedder:
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
         hidden = self.session.run(None, {name: feeds[name] for name in self.input_names})[0]
         return pool(hidden, mask, self.pooling)
+
+
+def _pad_id(tokenizer: Any) -> int:
+    """The tokenizer's padding id (0 for BERT, 1 for XLM-R): some models derive position ids from it."""
+    if tokenizer.padding and tokenizer.padding.get("pad_id") is not None:
+        return int(tokenizer.padding["pad_id"])
+    for token in ("[PAD]", "<pad>"):
+        if tokenizer.token_to_id(token) is not None:
+            return int(tokenizer.token_to_id(token))
+    return 0
 
 
 def pool(hidden: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:
@@ -305,7 +312,7 @@ def _progress(starts: range, total: int, batch_size: int, show: bool) -> Iterato
 # --- ONNX export (once per model, reused afterwards) -------------------------------------------------------------
 def ensure_onnx_export(spec: ModelSpec, cache_dir: Path) -> Path:
     """Path of the int8 ONNX model for `spec`, exporting and quantizing it first if the cache has none."""
-    target = cache_dir / f"{spec.name}-{spec.fingerprint}" / "model.int8.onnx"
+    target = cache_dir / "onnx" / spec.fingerprint / "model.int8.onnx"  # by content: renamed copies share it
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)

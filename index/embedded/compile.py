@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from index.analysis import MID_CHARS, analyze, is_cjk
 from index.base import Filters
@@ -55,6 +56,7 @@ class Compiled:
     where: str
     params: list[object] = field(default_factory=list)
     matches: list[TextMatch] = field(default_factory=list)  # positive text clauses (not under a Not)
+    text_only: bool = False  # an OR of text clauses: `where` holds exactly where `score_expr` matches
 
     @property
     def score_expr(self) -> str | None:
@@ -67,7 +69,21 @@ class Compiled:
 def compile_query(query: Query) -> Compiled:
     out = Compiled(where="")
     out.where = _node(query, out, negated=False)
+    out.text_only = _text_disjunction(query)
     return out
+
+
+@lru_cache(maxsize=4096)
+def compile_cached(query: Query) -> Compiled:
+    """compile_query, memoized (query trees are immutable); callers must not mutate the result."""
+    return compile_query(query)
+
+
+def _text_disjunction(q: Query) -> bool:
+    """True for a text leaf or an OR of them (every one compiles to one FTS5 phrase, or to nothing)."""
+    if isinstance(q, Or):
+        return all(_text_disjunction(c) for c in q.children)
+    return isinstance(q, Term | Phrase | Prefix) and (q.field is None or q.field in TEXT_FIELDS + NAME_FIELDS)
 
 
 def _node(q: Query, out: Compiled, negated: bool) -> str:

@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
 
+import numpy as np
+
 from index.base import (
     FACETS,
     FacetValue,
@@ -21,14 +23,14 @@ from index.base import (
     SearchResult,
     UpsertReport,
 )
-from index.embedded.compile import Compiled, compile_filters, compile_query
+from index.embedded.compile import Compiled, compile_cached, compile_filters
 from index.embedded.highlight import highlight
 from index.embedded.rows import FTS_COLUMNS, DocRows, decode_document, doc_rows
 from index.embedded.schema import SIDE_TABLES, connect
 from index.embedded.vectors import VectorMatrix, as_vector, to_blob
 from index.fields import claims_text
 from index.model import PatentDocument, PublicationNumber, merge_documents
-from index.query.ast import FIELD_BOOSTS
+from index.query.ast import FIELD_BOOSTS, Query
 
 BATCH_SIZE = 500
 FACET_SIZE = 20
@@ -261,7 +263,7 @@ class EmbeddedIndex:
         return int(row[0]) if row else 0
 
     def search(self, request: SearchRequest) -> SearchResult:
-        compiled = compile_query(request.query)
+        compiled = compile_cached(request.query)
         fwhere, fparams = compile_filters(request.filters)
         where = f"{compiled.where} AND {fwhere}"
         params = [*compiled.params, *fparams]
@@ -306,6 +308,60 @@ class EmbeddedIndex:
         cursor = _encode_cursor(rows[-1][2], rows[-1][3], rows[-1][1]) if more and rows else None
         return [(rid, -k1 if k1 else 0.0) for rid, _, k1, _ in rows], cursor
 
+    def lexical_scores(self, queries: Sequence[Query], filters: Filters | None = None, limit: int = 10,
+                       max_seq: int | None = None) -> list[dict[str, float]]:
+        """For each query, its `limit` best documents with a positive BM25 score among those matching the query,
+        `filters` and (when given) upserted at or before `max_seq`: id -> the score `search` gives them.
+
+        Built for many queries over a window of new documents (matching): no document is loaded, and BM25 is
+        summed per query from one FTS5 search per distinct phrase (FTS5's bm25 is a sum over the query's
+        phrases, each with index-wide statistics) restricted to the window's row ids, so the cost follows the
+        window and the distinct phrases, not the index size times the number of queries.
+        """
+        compiled = [compile_cached(q) for q in queries]
+        fwhere, fparams = compile_filters(filters)
+        if max_seq is not None:
+            fwhere, fparams = f"{fwhere} AND d.seq <= ?", [*fparams, int(max_seq)]
+        with self._guard("lexical_scores"):
+            conn = self.conn
+            window = conn.execute(f"SELECT d.rid, d.id, d.pdkey FROM documents d WHERE {fwhere} ORDER BY d.rid",
+                                  fparams).fetchall()
+            if not window:
+                return [{} for _ in queries]
+            rids = np.fromiter((r for r, _, _ in window), dtype=np.int64, count=len(window))
+            phrases: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+            for c in compiled:
+                for m in c.matches:
+                    if m.fts not in phrases:
+                        phrases[m.fts] = self._phrase_scores(conn, m.fts, rids)
+            out = []
+            for c in compiled:
+                acc = np.zeros(len(window))
+                for fts in dict.fromkeys(m.fts for m in c.matches):  # score_expr's phrases, in its order
+                    pos, scores = phrases[fts]
+                    acc[pos] += scores
+                cand = np.flatnonzero(acc > 0)
+                if len(cand) and not c.text_only:  # the boolean structure beyond the phrases, on candidates
+                    ok = {r for (r,) in conn.execute(
+                        f"SELECT d.rid FROM documents d WHERE d.rid IN (SELECT value FROM json_each(?)) AND {c.where}",
+                        [json.dumps(rids[cand].tolist()), *c.params])}
+                    cand = cand[np.isin(rids[cand], np.fromiter(ok, dtype=np.int64, count=len(ok)))]
+                out.append(_top(cand, acc, window, limit))
+        return out
+
+    @staticmethod
+    def _phrase_scores(conn: sqlite3.Connection, fts: str, rids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One phrase's BM25 contribution for the window's rows: (positions in `rids`, positive scores)."""
+        rows = conn.execute(f"SELECT rowid, -{_BM25} FROM fts WHERE fts MATCH ? AND rowid BETWEEN ? AND ?",
+                            (fts, int(rids[0]), int(rids[-1]))).fetchall()
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros(0)
+        hit = np.fromiter((r for r, _ in rows), dtype=np.int64, count=len(rows))
+        pos = np.minimum(np.searchsorted(rids, hit), len(rids) - 1)
+        keep = rids[pos] == hit
+        scores = np.fromiter((s for _, s in rows), dtype=np.float64, count=len(rows))
+        return pos[keep], scores[keep]
+
     @staticmethod
     def _facet(conn: sqlite3.Connection, m_cte: str, params: list[object], name: str) -> list[FacetValue]:
         if name not in FACETS:
@@ -347,6 +403,17 @@ class EmbeddedIndex:
         matrix = VectorMatrix.from_blobs(rows, int(row[0]))
         self._vectors = (version, matrix)
         return matrix
+
+
+def _top(cand: np.ndarray, scores: np.ndarray, window: list[tuple[int, str, int]], limit: int) -> dict[str, float]:
+    """The `limit` best candidates as id -> score, in search order (score desc, publication date desc, id)."""
+    if limit <= 0 or not len(cand):
+        return {}
+    if len(cand) > limit:  # everything scoring at least the limit-th best (ties included), then exact order
+        cut = np.partition(scores[cand], len(cand) - limit)[len(cand) - limit]
+        cand = cand[scores[cand] >= cut]
+    best = sorted(cand.tolist(), key=lambda i: (-scores[i], -window[i][2], window[i][1]))[:limit]
+    return {window[i][1]: float(scores[i]) for i in best}
 
 
 def _highlight_texts(doc: PatentDocument) -> dict[str, str]:
