@@ -1,15 +1,18 @@
 """The matching engine: new documents (since each profile's watermark) against interest profiles.
 
 Per batch of new documents: embed them (through the cache) and store their vectors in the index; score every
-profile at once (dense: one matrix product; classes and applicants: inverted maps over the batch; BM25: one search
-per profile restricted to the batch); fuse (matching.fusion); threshold; hard exclusions; suppress duplicate
-inventions (matching.dedupe), also against what the profile was already sent; explain; store the matches and move
-the watermark in one transaction. A rerun finds nothing new; an interrupted run resumes after the last stored batch.
-Reads through the `Index` interface only.
+profile at once (dense: one matrix product; classes and applicants: inverted maps over the batch; BM25: the batch's
+best documents per profile, restricted to the batch); fuse (matching.fusion); threshold; hard exclusions; suppress
+duplicate inventions (matching.dedupe), also against what the profile was already sent; explain the kept matches
+only; store the matches and move the watermark in one transaction. A rerun finds nothing new; an interrupted run
+resumes after the last stored batch. Reads through the `Index` interface, plus two batch paths an index may offer
+(the embedded one does): `lexical_scores` (BM25 for many queries at once) and `highlight_many` (each document
+analyzed once for every query); without them, one search per profile does the same.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 import uuid
@@ -221,10 +224,9 @@ class MatchingEngine:
             truncated = len(batch) == self.options.batch_size
             matches = self.score_batch(
                 prepared, docs, seqs, vectors, report,
-                lexical_filters=lambda p, s=seqs, d=docs, tr=truncated: Filters(
-                    min_seq=max(p.state.watermark, int(s[0]) - 1), ids=[x.id for x in d] if tr else None),
+                lexical_filters=lambda p, first=int(seqs[0]): Filters(min_seq=max(p.state.watermark, first - 1)),
                 seen=seen, remaining={p.profile.name: p.profile.max_items - stored_count[p.profile.name]
-                                      for p in prepared})
+                                      for p in prepared}, max_seq=int(seqs[-1]))
             t = time.perf_counter()
             last = int(seqs[-1])
             for p in prepared:
@@ -279,69 +281,111 @@ class MatchingEngine:
     def score_batch(self, prepared: Sequence[Prepared], docs: Sequence[PatentDocument], seqs: np.ndarray,
                     vectors: np.ndarray | None, report: RunReport,
                     lexical_filters: Callable[[Prepared], Filters], seen: dict[str, set[str]],
-                    remaining: dict[str, int]) -> dict[str, list[Match]]:
+                    remaining: dict[str, int], max_seq: int | None = None) -> dict[str, list[Match]]:
+        """Score, threshold, dedupe and explain one batch for every profile. `lexical_filters` restricts each
+        profile's BM25 search to the batch (with `max_seq`, the batch's last sequence number, as upper bound)."""
         n = len(docs)
         t = time.perf_counter()
-        dense_prof = [p for p in prepared if p.vector is not None]
+        active = [p for p in prepared if remaining.get(p.profile.name, 0) > 0]
+        dense_prof = [p for p in active if p.vector is not None and "dense" in p.weights] if vectors is not None else []
         cos = np.zeros((n, 0), np.float32)
-        if vectors is not None and dense_prof:
+        if dense_prof:
+            assert vectors is not None
             cos = vectors @ np.stack([p.vector for p in dense_prof], axis=1)  # (docs x profiles)
         dense_col = {id(p): j for j, p in enumerate(dense_prof)}
         t = report.add_time("dense", t)
-        batch_meta = _BatchMeta(docs)
+        meta = _BatchMeta(docs)
         t = report.add_time("meta", t)
+        lexical = self._lexical_scores(active, docs, lexical_filters, max_seq)
+        t = report.add_time("lexical", t)
         pos = {d.id: i for i, d in enumerate(docs)}
-        out: dict[str, list[Match]] = {}
-        for p in prepared:
-            prof = p.profile
-            if remaining.get(prof.name, 0) <= 0:
-                continue
+        scored: list[tuple[Prepared, list[tuple[int, list[int]]], np.ndarray, dict[str, np.ndarray],
+                           dict[str, np.ndarray]]] = []
+        for p in active:
             t = time.perf_counter()
+            prof = p.profile
             parts: dict[str, np.ndarray] = {}
             raw: dict[str, np.ndarray] = {}
-            if "dense" in p.weights:
+            if id(p) in dense_col:
                 raw["dense"] = cos[:, dense_col[id(p)]]
                 parts["dense"] = np.asarray(fusion.calibrate_dense(raw["dense"], p.background))
-            t = report.add_time("dense", t)
-            if "lexical" in p.weights and p.lexical is not None:
-                res = self.index.search(SearchRequest(query=p.lexical, filters=lexical_filters(p),
-                                                      limit=self.options.lexical_limit, highlight=False))
+            if prof.name in lexical:
                 raw["lexical"] = np.zeros(n)
-                parts["lexical"] = np.zeros(n)
-                for h in res.hits:
-                    if h.id in pos:
-                        raw["lexical"][pos[h.id]] = h.score
-                        parts["lexical"][pos[h.id]] = fusion.calibrate_bm25(h.score, p.background)
-            t = report.add_time("lexical", t)
+                for doc_id, bm25 in lexical[prof.name].items():
+                    if doc_id in pos:
+                        raw["lexical"][pos[doc_id]] = bm25
+                parts["lexical"] = np.asarray(fusion.calibrate_bm25(raw["lexical"], p.background))
             if "classes" in p.weights:
-                parts["classes"] = batch_meta.class_mask(prof.classes)
+                parts["classes"] = meta.class_mask(prof.classes)
             if "applicants" in p.weights:
-                parts["applicants"] = batch_meta.applicant_mask(prof.applicants_normalized)
+                parts["applicants"] = meta.applicant_mask(prof.applicants_normalized)
             score = np.zeros(n)
             for s, w in p.weights.items():
-                score += w * parts[s]
+                if s in parts:
+                    score += w * parts[s]
             eligible = np.flatnonzero((score >= prof.threshold) & (seqs > p.state.watermark) & (score > 0))
-            eligible = [int(i) for i in eligible if not _excluded(prof, int(i), batch_meta)]
+            eligible = [int(i) for i in eligible if not _excluded(prof, int(i), meta)]
             t = report.add_time("fuse", t)
-            keys = [invention_keys(docs[i]) for i in eligible]
-            kept, dropped = suppress_duplicates(list(eligible), keys, [float(score[i]) for i in eligible],
-                                                seen.get(prof.name, ()))
+            kept, dropped = suppress_duplicates(eligible, [meta.keys(i) for i in eligible],
+                                                [float(score[i]) for i in eligible], seen.get(prof.name, ()))
             report.suppressed[prof.name] = report.suppressed.get(prof.name, 0) + len(dropped)
             kept = kept[: remaining.get(prof.name, prof.max_items)]
             if kept:
-                out[prof.name] = self._explain(p, kept, docs, seqs, vectors, score, parts, raw)
-            report.add_time("dedupe_explain", t)
+                scored.append((p, kept, score, parts, raw))
+            report.add_time("dedupe", t)
+        t = time.perf_counter()
+        marks = self._highlights([(p, [docs[i] for i, _ in kept]) for p, kept, *_ in scored if p.lexical is not None])
+        out = {p.profile.name: self._explain(p, kept, docs, seqs, vectors, score, parts, raw, meta,
+                                             marks.get(p.profile.name, {}))
+               for p, kept, score, parts, raw in scored}
+        report.add_time("explain", t)
+        return out
+
+    def _lexical_scores(self, active: Sequence[Prepared], docs: Sequence[PatentDocument],
+                        lexical_filters: Callable[[Prepared], Filters],
+                        max_seq: int | None) -> dict[str, dict[str, float]]:
+        """Profile -> {document id: BM25} for its best `lexical_limit` documents of the batch. Uses the index's
+        batch path when it has one (`lexical_scores`: all profiles at once), else one search per profile."""
+        wanted = [p for p in active if "lexical" in p.weights and p.lexical is not None]
+        limit = self.options.lexical_limit
+        batch_path = getattr(self.index, "lexical_scores", None)
+        out: dict[str, dict[str, float]] = {}
+        if callable(batch_path):
+            groups: dict[str, list[tuple[Prepared, Filters]]] = defaultdict(list)
+            for p in wanted:  # profiles share filters unless their watermarks differ
+                f = lexical_filters(p)
+                groups[repr(f)].append((p, f))
+            for members in groups.values():
+                scores = batch_path([p.lexical for p, _ in members], members[0][1], limit, max_seq)
+                out.update({p.profile.name: s for (p, _), s in zip(members, scores, strict=True)})
+            return out
+        ids = [d.id for d in docs] if max_seq is not None else None
+        for p in wanted:
+            assert p.lexical is not None
+            f = lexical_filters(p) if ids is None else dataclasses.replace(lexical_filters(p), ids=ids)
+            res = self.index.search(SearchRequest(query=p.lexical, filters=f, limit=limit, highlight=False))
+            out[p.profile.name] = {h.id: h.score for h in res.hits}
+        return out
+
+    def _highlights(self, wanted: list[tuple[Prepared, list[PatentDocument]]]) -> dict[str, dict[str, Any]]:
+        """Profile -> {document id: highlights of its query}: the index's `highlight_many` when it has one
+        (each document analyzed once for all profiles), else one highlighting search per profile."""
+        batch_path = getattr(self.index, "highlight_many", None)
+        if callable(batch_path):
+            res = batch_path([(p.lexical, ds) for p, ds in wanted])
+            return {p.profile.name: r for (p, _), r in zip(wanted, res, strict=True)}
+        out: dict[str, dict[str, Any]] = {}
+        for p, ds in wanted:
+            assert p.lexical is not None
+            hits = self.index.search(SearchRequest(query=p.lexical, filters=Filters(ids=[d.id for d in ds]),
+                                                   limit=len(ds), highlight=True)).hits
+            out[p.profile.name] = {h.id: h.highlights for h in hits}
         return out
 
     def _explain(self, p: Prepared, kept: list[tuple[int, list[int]]], docs: Sequence[PatentDocument],
-                 seqs: np.ndarray, vectors: np.ndarray | None, score: np.ndarray,
-                 parts: dict[str, np.ndarray], raw: dict[str, np.ndarray]) -> list[Match]:
+                 seqs: np.ndarray, vectors: np.ndarray | None, score: np.ndarray, parts: dict[str, np.ndarray],
+                 raw: dict[str, np.ndarray], meta: _BatchMeta, highlights: dict[str, Any]) -> list[Match]:
         prof = p.profile
-        highlights: dict[str, dict[str, list[str]]] = {}
-        if p.lexical is not None:
-            res = self.index.search(SearchRequest(query=p.lexical, filters=Filters(ids=[docs[i].id for i, _ in kept]),
-                                                  limit=len(kept), highlight=True))
-            highlights = {h.id: h.highlights for h in res.hits}
         seed_ids = list(p.seeds)
         seed_mat = np.stack([p.seeds[s] for s in seed_ids]) if seed_ids else None
         out = []
@@ -360,10 +404,10 @@ class MatchingEngine:
                 exp.seed, exp.seed_similarity = seed_ids[best], round(float(sims[best]), 4)
             breakdown = {s: {"raw": round(float(raw[s][i]), 4) if s in raw else float(parts[s][i]),
                              "calibrated": round(float(parts[s][i]), 4), "weight": round(w, 4)}
-                         for s, w in p.weights.items()}
-            keys = invention_keys(doc)
+                         for s, w in p.weights.items() if s in parts}
+            keys = set(meta.keys(i))
             for j in dups:
-                keys |= invention_keys(docs[j])
+                keys |= meta.keys(j)
             out.append(Match(prof.name, doc, int(seqs[i]), round(float(score[i]), 4), breakdown, exp, keys))
         return out
 
@@ -382,6 +426,13 @@ class _BatchMeta:
             for name in {a.normalized for a in d.applicants}:
                 self.by_applicant[name].append(i)
         self._tokens: dict[int, set[str]] = {}
+        self._keys: dict[int, set[str]] = {}
+
+    def keys(self, i: int) -> set[str]:
+        """The document's invention keys (matching.dedupe), computed once per batch; do not mutate."""
+        if i not in self._keys:
+            self._keys[i] = invention_keys(self.docs[i])
+        return self._keys[i]
 
     def class_mask(self, prefixes: Sequence[str]) -> np.ndarray:
         mask = np.zeros(self.n)

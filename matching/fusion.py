@@ -10,7 +10,6 @@ renormalized over the signals a profile actually defines. RRF stays here for ran
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -51,11 +50,13 @@ def calibrate_dense(cosine: float | np.ndarray, bg: Background) -> float | np.nd
     return float(out) if np.ndim(out) == 0 else out
 
 
-def calibrate_bm25(score: float, bg: Background) -> float:
-    """BM25 -> [0, 1): s / (s + median), so a typical background match of the query scores 0.5."""
-    if score <= 0 or not math.isfinite(score):
-        return 0.0
-    return score / (score + max(bg.bm25_median, 1e-6))
+def calibrate_bm25(score: float | np.ndarray, bg: Background) -> float | np.ndarray:
+    """BM25 -> [0, 1): s / (s + median), so a typical background match of the query scores 0.5 (0 for no match)."""
+    s = np.asarray(score, dtype=np.float64)
+    ok = (s > 0) & np.isfinite(s)
+    safe = np.where(ok, s, 0.0)
+    out = np.where(ok, safe / (safe + max(bg.bm25_median, 1e-6)), 0.0)
+    return float(out) if np.ndim(out) == 0 else out
 
 
 def background_stats(cosines: np.ndarray, bm25_scores: Sequence[float] = ()) -> Background:

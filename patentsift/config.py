@@ -35,6 +35,36 @@ class HarvestConfig:
     uspto_urls: list[str] = field(default_factory=list)  # bulk-data listing pages to crawl
     ep_urls: list[str] = field(default_factory=list)  # publication-server listing pages
     keep_downloads: bool = False
+    paths: list[str] = field(default_factory=list)  # files or folders on disk the pipeline ingests each cycle
+
+
+@dataclass
+class ScheduleConfig:
+    """When `patentsift scheduler` runs the cycle (harvest, match, curate, deliver)."""
+
+    cycle: str = "0 6 * * *"  # 5-field cron expression
+    timezone: str = "UTC"  # IANA name the cron expression is read in
+    misfire_grace_time: int = 86400  # seconds after a missed run within which it still runs (once)
+
+
+@dataclass
+class SmtpConfig:
+    """Where digests are sent from (distribution/delivery.py); username/password come from the environment."""
+
+    host: str = "127.0.0.1"
+    port: int = 25
+    security: str = "starttls"  # starttls | tls (implicit, usually port 465) | none
+    username: str | None = None  # PATENTSIFT_SMTP_USERNAME
+    password: str | None = None  # PATENTSIFT_SMTP_PASSWORD
+    from_address: str = "patentsift@localhost"
+    reply_to: str | None = None
+    unsubscribe_mailto: str | None = None  # mailto address for List-Unsubscribe (default: from_address)
+    base_url: str = "http://127.0.0.1:8000"  # public web address the unsubscribe/manage links point at
+    timeout: float = 30.0
+    concurrency: int = 8
+    max_attempts: int = 5
+    backoff_base: float = 1.0  # seconds; doubled on each retry
+    backoff_max: float = 60.0
 
 
 @dataclass
@@ -43,6 +73,8 @@ class Config:
     data_dir: Path = field(default_factory=lambda: Path("~/.patentsift").expanduser())
     elasticsearch: ElasticsearchConfig = field(default_factory=ElasticsearchConfig)
     harvest: HarvestConfig = field(default_factory=HarvestConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    smtp: SmtpConfig = field(default_factory=SmtpConfig)
     source: Path | None = None  # the file this was read from
 
     @property
@@ -84,10 +116,14 @@ def load_config(path: Path | None = None, **overrides: Any) -> Config:
             raise ConfigError(f"config file not found: {candidate}")
     es = _section(ElasticsearchConfig, data.pop("elasticsearch", {}), "elasticsearch")
     hv = _section(HarvestConfig, data.pop("harvest", {}), "harvest")
+    sched = _section(ScheduleConfig, data.pop("schedule", {}), "schedule")
+    smtp = _section(SmtpConfig, data.pop("smtp", {}), "smtp")
     unknown = set(data) - {"backend", "data_dir"}
     if unknown:
         raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
     cfg = Config(backend=data.get("backend", "embedded"), elasticsearch=es, harvest=hv, source=source)
+    cfg.schedule = sched
+    cfg.smtp = smtp
     if "data_dir" in data:
         cfg.data_dir = Path(data["data_dir"]).expanduser()
     _apply_env(cfg)
@@ -120,5 +156,11 @@ def _apply_env(cfg: Config) -> None:
     es.username = env.get("PATENTSIFT_ES_USERNAME", es.username)
     es.password = env.get("PATENTSIFT_ES_PASSWORD", es.password)
     es.ca_certs = env.get("PATENTSIFT_ES_CA_CERTS", es.ca_certs)
+    cfg.smtp.username = env.get("PATENTSIFT_SMTP_USERNAME", cfg.smtp.username)
+    cfg.smtp.password = env.get("PATENTSIFT_SMTP_PASSWORD", cfg.smtp.password)
+    if env.get("PATENTSIFT_SMTP_HOST"):
+        cfg.smtp.host = env["PATENTSIFT_SMTP_HOST"]
+    if env.get("PATENTSIFT_SMTP_PORT"):
+        cfg.smtp.port = int(env["PATENTSIFT_SMTP_PORT"])
     if env.get("PATENTSIFT_ES_INDEX_PREFIX"):
         es.index_prefix = env["PATENTSIFT_ES_INDEX_PREFIX"]

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
-from index.analysis import analyze_spans
+from index.analysis import MAX_TOKEN_LENGTH, MID_CHARS, analyze_spans
 from index.embedded.compile import TextMatch
 
 HIGHLIGHT_FIELDS = ("ti", "ab", "cl")
@@ -18,20 +18,56 @@ SNIPPET_CHARS = 200
 MAX_SNIPPETS = 3
 
 
+_CANDIDATE = re.compile(rf"\w+(?:[{re.escape(MID_CHARS)}]\w+)*")  # a span tokens lie inside (as in analyze)
+_MID = re.compile(f"[{re.escape(MID_CHARS)}]")
+
+
+def token_spans(text: str) -> list[tuple[str, int, int]]:
+    """analyze_spans(text), with analyze()'s fast path for ASCII text: only word runs joined by mid punctuation
+    (`u.s.a`, `1,000.5`) or over-long runs go through the exact rules."""
+    if not text.isascii():
+        return analyze_spans(text)
+    out: list[tuple[str, int, int]] = []
+    for m in _CANDIDATE.finditer(text):
+        start, end = m.span()
+        if end - start > MAX_TOKEN_LENGTH or _MID.search(text, start, end):
+            out.extend((tok, start + s, start + e) for tok, s, e in analyze_spans(m.group()))
+        else:
+            out.append((m.group().lower(), start, end))
+    return out
+
+
+class AnalyzedText:
+    """A text's tokens with offsets and where each token occurs: analyzed once, matched against many queries."""
+
+    def __init__(self, text: str) -> None:
+        self.spans = token_spans(text)
+        self.tokens = [t for t, _, _ in self.spans]
+        self.where: dict[str, list[int]] = {}
+        for i, tok in enumerate(self.tokens):
+            self.where.setdefault(tok, []).append(i)
+
+    def match_spans(self, matches: Iterable[TextMatch]) -> list[tuple[int, int]]:
+        """Merged [start, end) character ranges where one of the phrases occurs."""
+        found: list[tuple[int, int]] = []
+        for m in matches:
+            n = len(m.tokens)
+            if m.prefix and n == 1:
+                starts = [i for tok, at in self.where.items() if tok.startswith(m.tokens[0]) for i in at]
+            else:
+                starts = self.where.get(m.tokens[0], [])
+            for i in starts:
+                if i + n <= len(self.tokens) and _phrase_at(self.tokens, i, m):
+                    found.append((self.spans[i][1], self.spans[i + n - 1][2]))
+        return _merge(found)
+
+
 def match_spans(text: str, matches: Iterable[TextMatch], field: str) -> list[tuple[int, int]]:
     """Merged [start, end) character ranges of `text` where a query phrase for `field` occurs."""
     wanted = [m for m in matches if field in m.fields]
     if not wanted or not text:
         return []
-    spans = analyze_spans(text)
-    tokens = [t for t, _, _ in spans]
-    found: list[tuple[int, int]] = []
-    for m in wanted:
-        n = len(m.tokens)
-        for i in range(len(tokens) - n + 1):
-            if _phrase_at(tokens, i, m):
-                found.append((spans[i][1], spans[i + n - 1][2]))
-    return _merge(found)
+    return AnalyzedText(text).match_spans(wanted)
 
 
 def _phrase_at(tokens: Sequence[str], i: int, m: TextMatch) -> bool:
@@ -95,13 +131,39 @@ def snippets(text: str, spans: Sequence[tuple[int, int]], size: int = SNIPPET_CH
     return out
 
 
+class AnalyzedFields:
+    """One document's highlightable texts; each is analyzed on first use, then shared by every query."""
+
+    def __init__(self, texts: Mapping[str, str]) -> None:
+        self.texts = texts
+        self._lower: dict[str, str] = {}
+        self._analyzed: dict[str, AnalyzedText] = {}
+
+    def highlight(self, matches: Sequence[TextMatch]) -> dict[str, list[str]]:
+        """Highlights for ti (the whole title), ab and cl (snippets), only for fields with a match."""
+        out: dict[str, list[str]] = {}
+        for field in HIGHLIGHT_FIELDS:
+            text = self.texts.get(field) or ""
+            wanted = [m for m in matches if field in m.fields]
+            if not text or not wanted or not self._may_occur(field, text, wanted):
+                continue
+            if field not in self._analyzed:
+                self._analyzed[field] = AnalyzedText(text)
+            spans = self._analyzed[field].match_spans(wanted)
+            if spans:
+                out[field] = [render(text, spans)] if field == "ti" else snippets(text, spans)
+        return out
+
+    def _may_occur(self, field: str, text: str, wanted: Sequence[TextMatch]) -> bool:
+        """False when no phrase's first token occurs in the (ASCII) text at all: no need to analyze it."""
+        if not text.isascii():
+            return True
+        if field not in self._lower:
+            self._lower[field] = text.lower()
+        lower = self._lower[field]
+        return any(m.tokens[0] in lower for m in wanted)
+
+
 def highlight(texts: dict[str, str], matches: Sequence[TextMatch]) -> dict[str, list[str]]:
     """Highlights for ti (the whole title), ab and cl (snippets), only for fields with a match."""
-    out: dict[str, list[str]] = {}
-    for field in HIGHLIGHT_FIELDS:
-        text = texts.get(field) or ""
-        spans = match_spans(text, matches, field)
-        if not spans:
-            continue
-        out[field] = [render(text, spans)] if field == "ti" else snippets(text, spans)
-    return out
+    return AnalyzedFields(texts).highlight(matches)

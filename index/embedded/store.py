@@ -24,7 +24,7 @@ from index.base import (
     UpsertReport,
 )
 from index.embedded.compile import Compiled, compile_cached, compile_filters
-from index.embedded.highlight import highlight
+from index.embedded.highlight import AnalyzedFields, highlight
 from index.embedded.rows import FTS_COLUMNS, DocRows, decode_document, doc_rows
 from index.embedded.schema import SIDE_TABLES, connect
 from index.embedded.vectors import VectorMatrix, as_vector, to_blob
@@ -347,6 +347,22 @@ class EmbeddedIndex:
                         [json.dumps(rids[cand].tolist()), *c.params])}
                     cand = cand[np.isin(rids[cand], np.fromiter(ok, dtype=np.int64, count=len(ok)))]
                 out.append(_top(cand, acc, window, limit))
+        return out
+
+    def highlight_many(self, requests: Sequence[tuple[Query, Sequence[PatentDocument]]]
+                       ) -> list[dict[str, dict[str, list[str]]]]:
+        """For each (query, documents): document id -> the highlights `search` gives it for the query. Each
+        distinct document is analyzed once for all the queries that want it (pure: reads nothing)."""
+        matches = [compile_cached(q).matches for q, _ in requests]
+        wanted: dict[str, tuple[PatentDocument, list[int]]] = {}
+        for k, (_, docs) in enumerate(requests):
+            for doc in docs:
+                wanted.setdefault(doc.id, (doc, []))[1].append(k)
+        out: list[dict[str, dict[str, list[str]]]] = [{} for _ in requests]
+        for doc_id, (doc, ks) in wanted.items():
+            fields = AnalyzedFields(_highlight_texts(doc))
+            for k in ks:
+                out[k][doc_id] = fields.highlight(matches[k])
         return out
 
     @staticmethod
