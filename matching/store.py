@@ -20,22 +20,17 @@ from sqlalchemy import (
     LargeBinary,
     String,
     UniqueConstraint,
-    create_engine,
     delete,
-    event,
     select,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
+from subscribers.db import Base, database_url, make_engine, upgrade
 from subscribers.profiles import Profile
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-class Base(DeclarativeBase):
-    pass
 
 
 class ProfileRow(Base):
@@ -154,14 +149,8 @@ class MatchStore:
     """Profiles, matches and feedback in one database (a path means SQLite; a URL any SQLAlchemy database)."""
 
     def __init__(self, path_or_url: Path | str) -> None:
-        url = str(path_or_url)
-        if "://" not in url:
-            Path(url).parent.mkdir(parents=True, exist_ok=True)
-            url = f"sqlite:///{url}"
-        self.engine = create_engine(url)
-        if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        Base.metadata.create_all(self.engine)
+        self.engine = make_engine(database_url(path_or_url))
+        upgrade(self.engine)  # the shared schema (patentsift/migrations), not create_all
         self._session = sessionmaker(self.engine, expire_on_commit=False)
 
     def close(self) -> None:
@@ -305,10 +294,3 @@ class MatchStore:
             rows = s.scalars(select(FeedbackRow).where(FeedbackRow.profile_id == pid).order_by(FeedbackRow.id))
             return {f.doc_id: f.relevant for f in rows}
 
-
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA foreign_keys = ON")
-    cur.execute("PRAGMA journal_mode = WAL")
-    cur.execute("PRAGMA busy_timeout = 10000")
-    cur.close()

@@ -372,9 +372,10 @@ def demo(
     raise typer.Exit(code)
 
 
-from patentsift.cli_matching import register as _register_matching  # noqa: E402
+from patentsift import cli_matching, cli_ops  # noqa: E402
 
-_register_matching(app)
+cli_matching.register(app)
+cli_ops.register(app)
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,6 +76,8 @@ class Config:
     harvest: HarvestConfig = field(default_factory=HarvestConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
+    database_url: str | None = None  # the shared database (PATENTSIFT_DATABASE_URL); default SQLite in data_dir
+    secret_key: str | None = None  # signs subscriber links (PATENTSIFT_SECRET_KEY); see load_secret_key
     source: Path | None = None  # the file this was read from
 
     @property
@@ -88,6 +91,36 @@ class Config:
     @property
     def downloads_dir(self) -> Path:
         return self.data_dir / "downloads"
+
+    @property
+    def database(self) -> str:
+        """The shared database: `database_url`, else data_dir/patentsift.sqlite (a path or an SQLAlchemy URL)."""
+        return self.database_url or str(self.data_dir / "patentsift.sqlite")
+
+    @property
+    def secret_key_path(self) -> Path:
+        return self.data_dir / "secret.key"
+
+
+def load_secret_key(cfg: Config) -> str:
+    """The key that signs subscriber tokens: $PATENTSIFT_SECRET_KEY, else data_dir/secret.key (created 0600)."""
+    if cfg.secret_key:
+        return cfg.secret_key
+    path = cfg.secret_key_path
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first
+            pass
+        else:
+            with os.fdopen(fd, "w", encoding="ascii") as fh:
+                fh.write(secrets.token_urlsafe(48) + "\n")
+    key = path.read_text(encoding="ascii").strip()
+    if len(key) < 32:
+        raise ConfigError(f"{path}: the secret key is too short (delete it to generate a new one)")
+    cfg.secret_key = key
+    return key
 
 
 def _section(cls: type, data: dict[str, Any], name: str) -> Any:
@@ -118,10 +151,11 @@ def load_config(path: Path | None = None, **overrides: Any) -> Config:
     hv = _section(HarvestConfig, data.pop("harvest", {}), "harvest")
     sched = _section(ScheduleConfig, data.pop("schedule", {}), "schedule")
     smtp = _section(SmtpConfig, data.pop("smtp", {}), "smtp")
-    unknown = set(data) - {"backend", "data_dir"}
+    unknown = set(data) - {"backend", "data_dir", "database_url"}
     if unknown:
         raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-    cfg = Config(backend=data.get("backend", "embedded"), elasticsearch=es, harvest=hv, source=source)
+    cfg = Config(backend=data.get("backend", "embedded"), elasticsearch=es, harvest=hv, source=source,
+                 database_url=data.get("database_url"))
     cfg.schedule = sched
     cfg.smtp = smtp
     if "data_dir" in data:
@@ -149,6 +183,8 @@ def _apply_env(cfg: Config) -> None:
         cfg.backend = env["PATENTSIFT_BACKEND"]
     if env.get("PATENTSIFT_HOME"):
         cfg.data_dir = Path(env["PATENTSIFT_HOME"]).expanduser()
+    cfg.database_url = env.get("PATENTSIFT_DATABASE_URL") or cfg.database_url
+    cfg.secret_key = env.get("PATENTSIFT_SECRET_KEY") or cfg.secret_key
     es = cfg.elasticsearch
     if env.get("PATENTSIFT_ES_URL"):
         es.hosts = [h.strip() for h in env["PATENTSIFT_ES_URL"].split(",") if h.strip()]

@@ -154,3 +154,26 @@ def current_revision(url: str | Engine) -> str | None:
     finally:
         if engine is not url:
             engine.dispose()
+
+
+def new_revision(message: str, rev_id: str, url: str | None = None) -> Path:
+    """Autogenerate a revision from the models' difference to the schema at head (a scratch SQLite by default).
+
+    Developers only: writes into patentsift/migrations/versions of the source tree; review the file after.
+    """
+    import tempfile
+
+    from alembic import command
+
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = make_engine(url or str(Path(tmp) / "scratch.sqlite"))
+        try:
+            upgrade(engine)
+            with _script_location() as location, engine.begin() as conn:
+                cfg = alembic_config(conn)
+                cfg.set_main_option("script_location", str(location))
+                script = command.revision(cfg, message, autogenerate=True, rev_id=rev_id)
+        finally:
+            engine.dispose()
+    assert script is not None and not isinstance(script, list)
+    return Path(script.path)

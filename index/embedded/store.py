@@ -351,19 +351,31 @@ class EmbeddedIndex:
 
     def highlight_many(self, requests: Sequence[tuple[Query, Sequence[PatentDocument]]]
                        ) -> list[dict[str, dict[str, list[str]]]]:
-        """For each (query, documents): document id -> the highlights `search` gives it for the query. Each
-        distinct document is analyzed once for all the queries that want it (pure: reads nothing)."""
-        matches = [compile_cached(q).matches for q, _ in requests]
+        """For each (query, documents): id -> the highlights `search` gives, for those of the documents that the
+        query matches and that have a highlight. Each distinct document is analyzed once for every query."""
+        compiled = [compile_cached(q) for q, _ in requests]
         wanted: dict[str, tuple[PatentDocument, list[int]]] = {}
-        for k, (_, docs) in enumerate(requests):
-            for doc in docs:
+        for k, (c, (_, docs)) in enumerate(zip(compiled, requests, strict=True)):
+            for doc in self._matching(c, docs):
                 wanted.setdefault(doc.id, (doc, []))[1].append(k)
         out: list[dict[str, dict[str, list[str]]]] = [{} for _ in requests]
         for doc_id, (doc, ks) in wanted.items():
             fields = AnalyzedFields(_highlight_texts(doc))
             for k in ks:
-                out[k][doc_id] = fields.highlight(matches[k])
+                if marks := fields.highlight(compiled[k].matches):
+                    out[k][doc_id] = marks
         return out
+
+    def _matching(self, compiled: Compiled, docs: Sequence[PatentDocument]) -> Sequence[PatentDocument]:
+        """The documents the query matches. An OR of text clauses highlights nothing where it does not match,
+        so only other queries need the index to say."""
+        if compiled.text_only or not docs:
+            return docs
+        with self._guard("highlight_many"):
+            ok = {i for (i,) in self.conn.execute(
+                f"SELECT d.id FROM documents d WHERE d.id IN (SELECT value FROM json_each(?)) AND {compiled.where}",
+                [json.dumps([d.id for d in docs]), *compiled.params])}
+        return [d for d in docs if d.id in ok]
 
     @staticmethod
     def _phrase_scores(conn: sqlite3.Connection, fts: str, rids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,357 @@
+"""Send digests by SMTP (aiosmtplib), exactly once per subscription and period.
+
+The protocol, per digest:
+1. a Delivery row keyed `f"{subscription_id}:{period_key}"` is committed with its items and a deterministic
+   Message-ID before anything is sent; a row already 'sent' (or 'failed_permanent') is never sent again;
+2. the row is marked 'sending' (committed) before the SMTP transaction; right after the server's 250 to DATA it is
+   marked 'sent' and its items recorded in dist_sent_items, in one committed transaction;
+3. 4xx replies and lost connections are retried with exponential backoff; a 5xx marks it 'failed_permanent' and
+   flags the contact (no more retries); rows left 'sending' or 'failed_transient' (a crash, retries used up) are
+   sent again by the next run, with the SAME Message-ID and the same items.
+
+The remaining window: if the process dies after the server accepted DATA but before step 2's commit, the next
+run sends that digest again. SMTP cannot close this window (the server's acceptance and our commit are not one
+transaction); it is a few milliseconds wide, and the duplicate carries the same Message-ID, which mail stores and
+clients use to drop duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import aiosmtplib
+from sqlalchemy import select
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from distribution.digest import Digest, build_digest
+from distribution.models import Delivery, SentItem
+from distribution.render import RenderedDigest, render_digest
+from index.base import Index
+
+UNFINISHED = ("pending", "sending", "failed_transient")
+FINAL = ("sent", "failed_permanent")
+
+
+@dataclass
+class SmtpSettings:
+    host: str = "127.0.0.1"
+    port: int = 25
+    security: str = "starttls"  # starttls | tls | none
+    username: str | None = None
+    password: str | None = None
+    from_address: str = "patentsift@localhost"
+    from_name: str = "patentsift"
+    reply_to: str | None = None
+    unsubscribe_mailto: str | None = None
+    base_url: str = "http://127.0.0.1:8000"
+    timeout: float = 30.0
+
+    @classmethod
+    def from_config(cls, smtp: Any) -> SmtpSettings:
+        """From patentsift.config.SmtpConfig (which reads username/password from the environment)."""
+        return cls(host=smtp.host, port=smtp.port, security=smtp.security, username=smtp.username,
+                   password=smtp.password, from_address=smtp.from_address, reply_to=smtp.reply_to,
+                   unsubscribe_mailto=smtp.unsubscribe_mailto, base_url=smtp.base_url, timeout=smtp.timeout)
+
+
+@dataclass
+class RetryPolicy:
+    max_attempts: int = 5  # per run; what is left over stays 'failed_transient' for the next run
+    base_delay: float = 1.0
+    max_delay: float = 60.0
+
+    def delay(self, attempt: int) -> float:
+        """Exponential backoff with jitter before retry number `attempt` (1-based)."""
+        d = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
+        return d * (0.5 + random.random() / 2)
+
+
+class SendError(Exception):
+    """A failed SMTP transaction: `permanent` for a 5xx reply, otherwise (4xx, connection lost) worth retrying."""
+
+    def __init__(self, message: str, *, permanent: bool, code: int | None = None) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.code = code
+
+
+# --- pure parts -----------------------------------------------------------------------------------------------
+def idempotency_key(subscription_id: int, period_key: str) -> str:
+    return f"{subscription_id}:{period_key}"
+
+
+def message_id_for(subscription_id: int, period_key: str) -> str:
+    """Deterministic Message-ID of one digest, e.g. `<digest.7.weekly-2026-W48.1f2e3d4c5b6a@patentsift>`."""
+    digest = hashlib.sha256(idempotency_key(subscription_id, period_key).encode()).hexdigest()[:12]
+    period = re.sub(r"[^A-Za-z0-9.-]+", "-", period_key).strip("-")
+    return f"<digest.{subscription_id}.{period}.{digest}@patentsift>"
+
+
+@dataclass
+class Links:
+    unsubscribe_url: str  # https link with a signed token (one-click, RFC 8058)
+    unsubscribe_mailto: str
+    manage_url: str
+
+
+def subscriber_links(settings: SmtpSettings, secret: str, subscription_id: int) -> Links:
+    from subscribers.tokens import make_token
+
+    base = settings.base_url.rstrip("/")
+    unsub = make_token(secret, "unsubscribe", subscription_id)
+    manage = make_token(secret, "manage", subscription_id)
+    mailbox = settings.unsubscribe_mailto or settings.from_address
+    return Links(f"{base}/unsubscribe?{urlencode({'token': unsub})}",
+                 f"mailto:{mailbox}?subject={quote('unsubscribe ' + unsub)}",
+                 f"{base}/manage?{urlencode({'token': manage})}")
+
+
+def build_message(rendered: RenderedDigest, *, to: str, to_name: str = "", settings: SmtpSettings,
+                  message_id: str, links: Links, when: datetime | None = None) -> EmailMessage:
+    """multipart/alternative (text + HTML), or text only when the digest has no HTML; with List-Unsubscribe."""
+    msg = EmailMessage()
+    msg["Subject"] = rendered.subject
+    msg["From"] = formataddr((settings.from_name, settings.from_address))
+    msg["To"] = formataddr((to_name, to)) if to_name else to
+    if settings.reply_to:
+        msg["Reply-To"] = settings.reply_to
+    msg["Date"] = format_datetime(when or datetime.now(UTC))
+    msg["Message-ID"] = message_id
+    msg["List-Unsubscribe"] = f"<{links.unsubscribe_url}>, <{links.unsubscribe_mailto}>"
+    msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    msg["Auto-Submitted"] = "auto-generated"
+    msg.set_content(rendered.text, subtype="plain", charset="utf-8")
+    if rendered.html is not None:
+        msg.add_alternative(rendered.html, subtype="html", charset="utf-8")
+    return msg
+
+
+# --- SMTP -------------------------------------------------------------------------------------------------------
+def _classify(exc: BaseException) -> SendError:
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
+        code = exc.recipients[0].code
+        return SendError(f"{code} {exc.recipients[0].message}", permanent=500 <= code < 600, code=code)
+    if isinstance(exc, aiosmtplib.SMTPResponseException) and exc.code > 0:
+        return SendError(f"{exc.code} {exc.message}", permanent=500 <= exc.code < 600, code=exc.code)
+    return SendError(f"{type(exc).__name__}: {exc}", permanent=False)
+
+
+class SmtpSender:
+    """SMTP transactions over reused connections; callers hold `semaphore` (at most `concurrency` at once)."""
+
+    def __init__(self, settings: SmtpSettings, concurrency: int = 8) -> None:
+        self.settings = settings
+        self.semaphore = asyncio.Semaphore(concurrency)
+        self._idle: list[aiosmtplib.SMTP] = []
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        s = self.settings
+        client = aiosmtplib.SMTP(hostname=s.host, port=s.port, timeout=s.timeout, use_tls=s.security == "tls",
+                                 start_tls=True if s.security == "starttls" else False)
+        await client.connect()
+        if s.username:
+            await client.login(s.username, s.password or "")
+        return client
+
+    async def send(self, sender: str, recipient: str, message: EmailMessage | bytes) -> None:
+        """One SMTP transaction; returns once the server accepted the message (250 after DATA)."""
+        data = message if isinstance(message, bytes) else message.as_bytes()
+        client = None
+        try:
+            client = self._idle.pop() if self._idle else await self._connect()
+            await client.sendmail(sender, [recipient], data)
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            if client is not None:
+                client.close()  # never reuse a connection after a failure
+            raise _classify(exc) from exc
+        self._idle.append(client)
+
+    async def close(self) -> None:
+        while self._idle:
+            client = self._idle.pop()
+            try:
+                await client.quit()
+            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                client.close()
+
+
+# --- the exactly-once protocol -----------------------------------------------------------------------------------
+@dataclass
+class Job:
+    """One digest ready to send: its Delivery row, recipient, message and the item keys it carries."""
+
+    delivery_id: int
+    subscription_id: int
+    contact_id: int | None
+    recipient: str
+    message: EmailMessage
+    keys: list[str]
+
+
+@dataclass
+class DeliveryReport:
+    sent: list[str] = field(default_factory=list)  # idempotency keys
+    failed_permanent: list[str] = field(default_factory=list)
+    failed_transient: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # already final, nothing to send, contact flagged
+
+    def merge(self, other: DeliveryReport) -> None:
+        for name in ("sent", "failed_permanent", "failed_transient", "skipped"):
+            getattr(self, name).extend(getattr(other, name))
+
+
+def prepare(session: Session, subscription: Any, period_key: str, index: Index, *, settings: SmtpSettings,
+            secret: str, now: datetime | None = None, report: DeliveryReport | None = None) -> Job | None:
+    """Create (or find) the Delivery row of one subscription and period and build its message; None when there
+    is nothing to send (already sent, permanently failed, no items, contact flagged or not active)."""
+    report = report if report is not None else DeliveryReport()
+    key = idempotency_key(subscription.id, period_key)
+    row = session.scalar(select(Delivery).where(Delivery.idempotency_key == key))
+    contact = subscription.contact
+    if row is not None and row.status in FINAL:
+        report.skipped.append(key)
+        return None
+    if contact.flagged or (row is None and subscription.status != "active"):
+        report.skipped.append(key)
+        return None
+    if row is None:
+        digest = build_digest(session, subscription, period_key, index)
+        if not len(digest):
+            report.skipped.append(key)
+            return None
+        row = Delivery(subscription_id=subscription.id, period_key=period_key, idempotency_key=key,
+                       message_id=message_id_for(subscription.id, period_key), status="pending",
+                       item_ids=digest.review_ids, created_at=now or datetime.now(UTC))
+        session.add(row)
+        session.commit()  # the row (and its items, reserved) exists before anything is sent
+    else:
+        digest = build_digest(session, subscription, period_key, index, item_ids=row.item_ids)
+    return _job(row, subscription, digest, settings=settings, secret=secret, now=now)
+
+
+def _job(row: Delivery, subscription: Any, digest: Digest, *, settings: SmtpSettings, secret: str,
+         now: datetime | None) -> Job:
+    contact = subscription.contact
+    links = subscriber_links(settings, secret, subscription.id)
+    rendered = render_digest(digest, unsubscribe_url=links.unsubscribe_url, manage_url=links.manage_url,
+                             fmt=subscription.format)
+    msg = build_message(rendered, to=contact.email, to_name=contact.name, settings=settings,
+                        message_id=row.message_id, links=links, when=now)
+    keys = list(dict.fromkeys(k for item in digest.items for k in item.keys))
+    return Job(row.id, subscription.id, contact.id, contact.email, msg, keys)
+
+
+def _record_sent(session: Session, row: Delivery, keys: Sequence[str], now: datetime) -> None:
+    row.status, row.sent_at, row.last_error = "sent", now, None
+    if keys:
+        values = [{"subscription_id": row.subscription_id, "item_key": k, "delivery_id": row.id, "sent_at": now}
+                  for k in keys]
+        if session.get_bind().dialect.name == "sqlite":
+            session.execute(sqlite_insert(SentItem).values(values).on_conflict_do_nothing())
+        else:
+            have = set(session.scalars(select(SentItem.item_key).where(
+                SentItem.subscription_id == row.subscription_id, SentItem.item_key.in_(list(keys)))))
+            session.add_all(SentItem(**v) for v in values if v["item_key"] not in have)
+    session.commit()
+
+
+async def send_job(session: Session, sender: SmtpSender, job: Job, settings: SmtpSettings, policy: RetryPolicy,
+                   report: DeliveryReport, on_sent: Callable[[Job], None] | None = None) -> None:
+    """Send one digest following the protocol in the module docstring."""
+    from subscribers.models import Contact
+
+    row = session.get(Delivery, job.delivery_id)
+    assert row is not None
+    for attempt in range(1, policy.max_attempts + 1):
+        if row.status in FINAL:  # another worker (or run) finished it
+            report.skipped.append(row.idempotency_key)
+            return
+        try:
+            async with sender.semaphore:
+                row.status, row.attempts = "sending", row.attempts + 1
+                session.commit()
+                await sender.send(settings.from_address, job.recipient, job.message)
+        except SendError as exc:
+            row.last_error = str(exc)[:2000]
+            if exc.permanent:
+                row.status = "failed_permanent"
+                contact = session.get(Contact, job.contact_id) if job.contact_id is not None else None
+                if contact is not None:
+                    contact.flagged, contact.flag_reason = True, f"permanent SMTP failure: {exc}"[:2000]
+                session.commit()
+                report.failed_permanent.append(row.idempotency_key)
+                return
+            row.status = "failed_transient"
+            session.commit()
+            if attempt < policy.max_attempts:
+                await asyncio.sleep(policy.delay(attempt))
+            continue
+        _record_sent(session, row, job.keys, datetime.now(UTC))
+        report.sent.append(row.idempotency_key)
+        if on_sent is not None:
+            on_sent(job)
+        return
+    report.failed_transient.append(row.idempotency_key)
+
+
+async def send_jobs(session: Session, jobs: Iterable[Job], settings: SmtpSettings, *, concurrency: int = 8,
+                    policy: RetryPolicy | None = None) -> DeliveryReport:
+    """Send prepared jobs, at most `concurrency` at a time. The one Session is shared by the tasks: every
+    database step runs (and commits) without awaiting in between, so they never interleave."""
+    report = DeliveryReport()
+    sender = SmtpSender(settings, concurrency)
+    policy = policy or RetryPolicy()
+    try:
+        await asyncio.gather(*(send_job(session, sender, j, settings, policy, report) for j in jobs))
+    finally:
+        await sender.close()
+    return report
+
+
+def unfinished(session: Session) -> list[Delivery]:
+    """Deliveries a previous run left pending, sending (it died) or failed_transient (retries used up)."""
+    return list(session.scalars(select(Delivery).where(Delivery.status.in_(UNFINISHED)).order_by(Delivery.id)))
+
+
+async def adeliver_due(session: Session, now: datetime, *, index: Index, settings: SmtpSettings, secret: str,
+                       concurrency: int = 8, policy: RetryPolicy | None = None,
+                       subscriptions: Iterable[tuple[Any, str]] | None = None) -> DeliveryReport:
+    """Send every due digest (subscribers.service.due_subscriptions) and every unfinished one of earlier runs.
+
+    `subscriptions`: (subscription, period_key) pairs to use instead of asking the subscribers service."""
+    from subscribers.models import Subscription
+
+    report = DeliveryReport()
+    pairs: dict[str, tuple[Any, str]] = {}
+    for row in unfinished(session):
+        sub = session.get(Subscription, row.subscription_id)
+        if sub is not None:
+            pairs[row.idempotency_key] = (sub, row.period_key)
+    if subscriptions is None:
+        from subscribers.service import due_subscriptions
+
+        done = {(d.subscription_id, d.period_key) for d in session.scalars(
+            select(Delivery).where(Delivery.status.in_(FINAL)))}
+        subscriptions = [(d.subscription, d.period_key) for d in due_subscriptions(session, now, already=done)]
+    for sub, pk in subscriptions:
+        pairs.setdefault(idempotency_key(sub.id, pk), (sub, pk))
+    jobs = [j for sub, pk in pairs.values()
+            if (j := prepare(session, sub, pk, index, settings=settings, secret=secret, now=now, report=report))]
+    report.merge(await send_jobs(session, jobs, settings, concurrency=concurrency, policy=policy))
+    return report
+
+
+def deliver_due(session: Session, now: datetime, **kwargs: Any) -> DeliveryReport:
+    """Synchronous entry point (CLI, scheduler): see `adeliver_due`."""
+    return asyncio.run(adeliver_due(session, now, **kwargs))

@@ -1,0 +1,212 @@
+"""What goes into one digest: approved, pinned-first, not-yet-sent items grouped by profile (DB + index reads);
+`digest_item` turns a document and its match explanation into display fields (pure)."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from distribution.ipc_titles import subclass_title
+from distribution.links import office_link
+from distribution.models import Delivery, ReviewItem, SentItem
+from index.base import Index
+from index.model import PatentDocument
+from matching.explain import Explanation
+
+SNIPPET_CHARS = 320
+_MARK = re.compile(r"<mark>(.*?)</mark>", re.S)
+ACTIVE_DELIVERY = ("pending", "sending", "failed_transient")  # reserve their items for themselves
+
+
+@dataclass
+class Segment:
+    """A piece of snippet text; `marked` pieces are the matched words."""
+
+    text: str
+    marked: bool = False
+
+
+@dataclass
+class DigestItem:
+    review_id: int
+    doc_id: str
+    profile: str
+    title: str
+    publication_number: str
+    link: str
+    applicants: list[str]
+    publication_date: date | None
+    application_date: date | None
+    main_class: str | None
+    main_class_title: str | None
+    snippet: list[Segment]
+    why: list[str]  # reasons it matched, in the digest's language
+    note: str | None = None
+    pinned: bool = False
+    score: float = 0.0
+    keys: list[str] = field(default_factory=list)  # item keys recorded as sent (doc id, family)
+
+
+@dataclass
+class DigestGroup:
+    profile: str
+    items: list[DigestItem]
+
+
+@dataclass
+class Digest:
+    subscription_id: int
+    period_key: str
+    language: str
+    groups: list[DigestGroup]
+
+    @property
+    def items(self) -> list[DigestItem]:
+        return [i for g in self.groups for i in g.items]
+
+    @property
+    def review_ids(self) -> list[int]:
+        return [i.review_id for i in self.items]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+def item_keys(doc_id: str, family_id: str | None) -> list[str]:
+    """The keys under which a sent item is remembered: its publication and, when known, its family."""
+    return [doc_id, f"family:{family_id}"] if family_id else [doc_id]
+
+
+def split_marks(snippet: str) -> list[Segment]:
+    """`a <mark>b</mark> c` (HTML-escaped, as highlighters return it) -> plain-text segments."""
+    out: list[Segment] = []
+    pos = 0
+    for m in _MARK.finditer(snippet):
+        if m.start() > pos:
+            out.append(Segment(html.unescape(snippet[pos:m.start()])))
+        out.append(Segment(html.unescape(m.group(1)), True))
+        pos = m.end()
+    if pos < len(snippet):
+        out.append(Segment(html.unescape(snippet[pos:])))
+    return [s for s in out if s.text]
+
+
+def _shorten(text: str, limit: int = SNIPPET_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0].rstrip(",;:") + " …"
+
+
+def why_lines(exp: Explanation, language: str) -> list[str]:
+    """Why it matched, from the stored explanation (terms, classes, applicants, nearest seed)."""
+    zh = language == "zh"
+    lines: list[str] = []
+    if exp.terms:
+        lines.append(("匹配词: " if zh else "Matched terms: ") + ", ".join(exp.terms[:8]))
+    if exp.classes:
+        lines.append(("分类号: " if zh else "Classification: ") + ", ".join(exp.classes[:6]))
+    if exp.applicants:
+        lines.append(("关注的申请人: " if zh else "Watched applicant: ") + "; ".join(exp.applicants))
+    if exp.seed:
+        sim = f" ({exp.seed_similarity:.2f})" if exp.seed_similarity is not None else ""
+        lines.append(f"与种子专利 {exp.seed} 相似{sim}" if zh else f"Similar to seed patent {exp.seed}{sim}")
+    elif exp.similarity is not None:
+        lines.append(f"与兴趣描述语义相似 ({exp.similarity:.2f})" if zh
+                      else f"Close to the profile description ({exp.similarity:.2f})")
+    return lines
+
+
+def digest_item(review_id: int, profile: str, doc: PatentDocument, explanation: dict[str, Any] | None,
+                language: str, *, note: str | None = None, pinned: bool = False, score: float = 0.0) -> DigestItem:
+    """Display fields of one document in the subscriber's language (falling back to what the document has)."""
+    exp = Explanation.from_dict(explanation or {})
+    abstract_snippets = exp.snippets.get("ab") or []
+    if abstract_snippets:
+        snippet = split_marks(abstract_snippets[0])
+    else:
+        snippet = [Segment(_shorten(doc.abstract(language)))] if doc.abstract(language) else []
+    classes = [*doc.ipc, *doc.cpc]
+    main = next((c for c in classes if c.first), classes[0] if classes else None)
+    return DigestItem(
+        review_id=review_id, doc_id=doc.id, profile=profile, title=doc.title(language) or doc.id,
+        publication_number=doc.id, link=office_link(doc.pn),
+        applicants=list(dict.fromkeys(p.name for p in doc.applicants))[:3],
+        publication_date=doc.publication_date, application_date=doc.application_date,
+        main_class=main.display if main else None,
+        main_class_title=subclass_title(main.symbol, language) if main else None,
+        snippet=snippet, why=why_lines(exp, language), note=note, pinned=pinned, score=score,
+        keys=item_keys(doc.id, doc.family_id),
+    )
+
+
+def sent_keys(session: Session, subscription_id: int) -> set[str]:
+    return set(session.scalars(select(SentItem.item_key).where(SentItem.subscription_id == subscription_id)))
+
+
+def reserved_review_ids(session: Session, subscription_id: int, except_key: str | None = None) -> set[int]:
+    """Items already promised to another unfinished delivery of this subscriber (never sent twice)."""
+    q = select(Delivery).where(Delivery.subscription_id == subscription_id, Delivery.status.in_(ACTIVE_DELIVERY))
+    return {i for d in session.scalars(q) if d.idempotency_key != except_key for i in d.item_ids or []}
+
+
+def build_digest(session: Session, subscription: Any, period_key: str, index: Index,
+                 max_items: int | None = None, *, item_ids: Sequence[int] | None = None,
+                 language: str | None = None) -> Digest:
+    """The digest of one subscription for one period. With `item_ids` (a delivery being retried) exactly those
+    items, in that order; otherwise approved items not sent (nor promised to another pending delivery) yet,
+    pinned first then by score, at most `max_items` (default: the subscription's), grouped by profile."""
+    language = language or _language(subscription)
+    q = select(ReviewItem).where(ReviewItem.subscription_id == subscription.id)
+    if item_ids is not None:
+        by_id = {r.id: r for r in session.scalars(q.where(ReviewItem.id.in_(list(item_ids))))}
+        items = _items([by_id[i] for i in item_ids if i in by_id], index, language)
+    else:
+        limit = max_items if max_items is not None else getattr(subscription, "max_items", None)
+        reserved = reserved_review_ids(session, subscription.id)
+        rows = [r for r in session.scalars(q.where(ReviewItem.status == "approved")) if r.id not in reserved]
+        rows.sort(key=lambda r: (not r.pinned, -r.score, r.id))
+        items = _select(rows, index, sent_keys(session, subscription.id), limit, language)
+    groups: dict[str, list[DigestItem]] = {}
+    for item in items:
+        groups.setdefault(item.profile, []).append(item)
+    return Digest(subscription.id, period_key, language, [DigestGroup(p, its) for p, its in groups.items()])
+
+
+def _language(subscription: Any) -> str:
+    contact = getattr(subscription, "contact", None)
+    lang = getattr(contact, "language", None) or "en"
+    return "zh" if str(lang).lower().startswith("zh") else "en"
+
+
+def _items(rows: Iterable[ReviewItem], index: Index, language: str) -> list[DigestItem]:
+    out = []
+    for r in rows:
+        doc = index.get(r.doc_id)
+        if doc is not None:
+            out.append(digest_item(r.id, r.profile_name, doc, r.explanation, language, note=r.note,
+                                   pinned=r.pinned, score=r.score))
+    return out
+
+
+def _select(rows: Sequence[ReviewItem], index: Index, sent: set[str], limit: int | None,
+            language: str) -> list[DigestItem]:
+    """Skip items whose publication or family was sent already (or appears twice here), up to `limit`."""
+    out: list[DigestItem] = []
+    seen = set(sent)
+    for r in rows:
+        if limit is not None and len(out) >= limit:
+            break
+        if r.doc_id in seen:
+            continue
+        item = _items([r], index, language)
+        if not item or seen.intersection(item[0].keys):
+            continue
+        seen.update(item[0].keys)
+        out.append(item[0])
+    return out

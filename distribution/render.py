@@ -1,0 +1,94 @@
+"""Render a Digest as HTML and plain text with Jinja2 (autoescape on for HTML), in Chinese or English (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from distribution.digest import Digest
+
+STRINGS: dict[str, dict[str, str]] = {
+    "en": {
+        "subject": "Patent digest {period}: {n} new publication(s)",
+        "heading": "Your patent digest",
+        "intro": "{n} newly published patent document(s) selected for you ({period}).",
+        "profile": "Interest profile",
+        "pub_number": "Publication",
+        "applicant": "Applicant",
+        "published": "Published",
+        "filed": "Filed",
+        "classification": "Main classification",
+        "why": "Why it matched",
+        "note": "Curator's note",
+        "pinned": "Recommended",
+        "empty": "No new publications this period.",
+        "unsubscribe": "Unsubscribe",
+        "manage": "Manage subscription",
+        "footer": "You receive this because you subscribed to patent alerts from patentsift.",
+    },
+    "zh": {
+        "subject": "专利快讯 {period}:{n} 件新公开专利",
+        "heading": "您的专利快讯",
+        "intro": "为您精选了 {n} 件新公开的专利文献({period})。",
+        "profile": "关注主题",
+        "pub_number": "公开号",
+        "applicant": "申请人",
+        "published": "公开日",
+        "filed": "申请日",
+        "classification": "主分类号",
+        "why": "推荐理由",
+        "note": "审核员备注",
+        "pinned": "重点推荐",
+        "empty": "本期没有新公开的专利。",
+        "unsubscribe": "退订",
+        "manage": "管理订阅",
+        "footer": "您收到此邮件是因为您订阅了 patentsift 的专利推送服务。",
+    },
+}
+
+
+@dataclass
+class RenderedDigest:
+    subject: str
+    text: str
+    html: str | None  # None for text-only subscriptions
+
+
+def _fmt_date(value: date | None) -> str:
+    return value.isoformat() if value else ""
+
+
+def make_environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("distribution", "templates"),
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+        undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+    )
+    env.filters["d"] = _fmt_date
+    return env
+
+
+_ENV: Environment | None = None
+
+
+def _env() -> Environment:
+    global _ENV
+    if _ENV is None:
+        _ENV = make_environment()
+    return _ENV
+
+
+def render_digest(digest: Digest, *, unsubscribe_url: str, manage_url: str | None = None,
+                  fmt: str = "html") -> RenderedDigest:
+    """Subject, plain text and (unless fmt == 'text') HTML of a digest, in the digest's language."""
+    lang = digest.language if digest.language in STRINGS else "en"
+    t = STRINGS[lang]
+    n = len(digest)
+    ctx = {"digest": digest, "t": t, "lang": lang, "n": n, "unsubscribe_url": unsubscribe_url,
+           "manage_url": manage_url, "intro": t["intro"].format(n=n, period=digest.period_key)}
+    subject = t["subject"].format(n=n, period=digest.period_key)
+    text = _env().get_template("digest.txt").render(ctx)
+    html = _env().get_template("digest.html").render(ctx) if fmt != "text" else None
+    return RenderedDigest(subject, text, html)

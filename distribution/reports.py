@@ -1,0 +1,245 @@
+"""Work-account reports: per outlet and per organization, for a period, what the service did.
+
+Figures: documents harvested (HarvestState: files finished in the period; shared by every outlet, so on the
+total row only), matches (matching store: matches of the profiles an organization's subscriptions follow),
+items selected (approved review items), digests sent and failed (deliveries), unsubscribes (consent events).
+Monthly series go into server-side SVG bar charts; CSV through the csv module, HTML through Jinja2.
+"""
+
+from __future__ import annotations
+
+import csv
+import sqlite3
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+MEASURES = ("harvested", "matches", "selected", "sent", "failed", "unsubscribes")
+LABELS = {"harvested": "Documents harvested", "matches": "Matches", "selected": "Items selected",
+          "sent": "Digests sent", "failed": "Digests failed", "unsubscribes": "Unsubscribes"}
+
+
+@dataclass
+class Figures:
+    harvested: int | None = None  # None where the figure does not apply (outlet and organization rows)
+    matches: int = 0
+    selected: int = 0
+    sent: int = 0
+    failed: int = 0
+    unsubscribes: int = 0
+
+
+@dataclass
+class Row:
+    level: str  # total | outlet | organization
+    outlet: str = ""
+    organization: str = ""
+    figures: Figures = field(default_factory=Figures)
+
+
+@dataclass
+class Report:
+    start: date
+    end: date  # inclusive
+    outlet: str | None
+    rows: list[Row]
+    monthly: dict[str, Figures]  # "YYYY-MM" -> figures of the selection (all outlets or the one asked for)
+
+
+class UnknownOutlet(ValueError):
+    pass
+
+
+def _utc(dt: datetime | str | None) -> datetime | None:
+    if dt is None:
+        return None
+    if isinstance(dt, str):
+        dt = datetime.fromisoformat(dt)
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def months(start: date, end: date) -> list[str]:
+    out, y, m = [], start.year, start.month
+    while (y, m) <= (end.year, end.month):
+        out.append(f"{y:04d}-{m:02d}")
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return out
+
+
+def harvested_by_file(state_path: Path | None) -> list[tuple[datetime, int]]:
+    """(done_at, documents) of every finished file in the harvest state, read-only."""
+    if state_path is None or not Path(state_path).exists():
+        return []
+    db = sqlite3.connect(f"file:{state_path}?mode=ro", uri=True)
+    try:
+        rows = db.execute("SELECT done_at, documents FROM files WHERE status = 'done' AND done_at IS NOT NULL")
+        return [(_utc(at), n) for at, n in rows]  # type: ignore[misc]
+    finally:
+        db.close()
+
+
+def build_report(session: Session, start: date, end: date, *, outlet: str | None = None,
+                 harvest_state: Path | None = None) -> Report:
+    """Figures for [start, end] (whole UTC days) per outlet and organization, with monthly totals."""
+    from distribution.models import Delivery, ReviewItem
+    from matching.store import MatchRow, ProfileRow
+    from subscribers.models import ConsentEvent, Contact, Organization, Outlet, Subscription
+
+    lo = datetime.combine(start, time.min, UTC)
+    hi = datetime.combine(end + timedelta(days=1), time.min, UTC)
+
+    def inside(at: datetime | str | None) -> datetime | None:
+        at = _utc(at)
+        return at if at is not None and lo <= at < hi else None
+
+    outlets = {o.id: o.name for o in session.scalars(select(Outlet))}
+    if outlet is not None and outlet not in outlets.values():
+        raise UnknownOutlet(f"no outlet named {outlet!r}; known: {', '.join(sorted(outlets.values())) or 'none'}")
+    orgs = {o.id: (o.outlet_id, o.name) for o in session.scalars(select(Organization))
+            if outlet is None or outlets[o.outlet_id] == outlet}
+    sub_org: dict[int, int] = {}
+    org_profiles: dict[int, set[str]] = defaultdict(set)
+    for sub_id, org_id, names in session.execute(
+            select(Subscription.id, Contact.organization_id, Subscription.profile_names)
+            .join(Contact, Subscription.contact_id == Contact.id)):
+        if org_id in orgs:
+            sub_org[sub_id] = org_id
+            org_profiles[org_id].update(names or [])
+
+    per_org: dict[int, Figures] = {o: Figures() for o in orgs}
+    per_outlet: dict[int, Figures] = {o: Figures() for o in {v[0] for v in orgs.values()}}
+    if outlet is not None:
+        per_outlet.setdefault(next(k for k, v in outlets.items() if v == outlet), Figures())
+    monthly = {m: Figures(harvested=0) for m in months(start, end)}
+    total = Figures(harvested=0)
+
+    def count(measure: str, sub_id: int, at: datetime) -> None:
+        org_id = sub_org.get(sub_id)
+        if org_id is None:
+            return
+        for figs in (per_org[org_id], per_outlet[orgs[org_id][0]], monthly[at.strftime("%Y-%m")], total):
+            setattr(figs, measure, getattr(figs, measure) + 1)
+
+    for sub_id, at in session.execute(select(ReviewItem.subscription_id, ReviewItem.decided_at)
+                                      .where(ReviewItem.status == "approved")):
+        if (at := inside(at)) is not None:
+            count("selected", sub_id, at)
+    for sub_id, status, created, sent in session.execute(
+            select(Delivery.subscription_id, Delivery.status, Delivery.created_at, Delivery.sent_at)
+            .where(Delivery.status.in_(("sent", "failed_permanent")))):
+        at = inside(sent if status == "sent" else created)
+        if at is not None:
+            count("sent" if status == "sent" else "failed", sub_id, at)
+    for sub_id, at in session.execute(select(ConsentEvent.subscription_id, ConsentEvent.at)
+                                      .where(ConsentEvent.kind == "unsubscribed")):
+        if (at := inside(at)) is not None:
+            count("unsubscribes", sub_id, at)
+    _count_matches(session, select(MatchRow.id, ProfileRow.name, MatchRow.created_at)
+                   .join(ProfileRow, MatchRow.profile_id == ProfileRow.id), inside, orgs, org_profiles,
+                   per_org, per_outlet, monthly, total)
+    for done_at, n in harvested_by_file(harvest_state):
+        if (at := inside(done_at)) is not None:
+            total.harvested = (total.harvested or 0) + n
+            m = monthly[at.strftime("%Y-%m")]
+            m.harvested = (m.harvested or 0) + n
+
+    rows = [Row("total", outlet or "", "", total)]
+    for oid in sorted(per_outlet, key=lambda i: outlets[i]):
+        rows.append(Row("outlet", outlets[oid], "", per_outlet[oid]))
+        for gid in sorted((g for g in orgs if orgs[g][0] == oid), key=lambda g: orgs[g][1]):
+            rows.append(Row("organization", outlets[oid], orgs[gid][1], per_org[gid]))
+    return Report(start, end, outlet, rows, monthly)
+
+
+def _count_matches(session: Session, query: Any, inside: Any, orgs: dict[int, tuple[int, str]],
+                   org_profiles: dict[int, set[str]], per_org: dict[int, Figures], per_outlet: dict[int, Figures],
+                   monthly: dict[str, Figures], total: Figures) -> None:
+    """A match counts once for every organization following its profile, once per outlet and once in total."""
+    for _match_id, profile, created in session.execute(query):
+        at = inside(created)
+        if at is None:
+            continue
+        followers = [g for g in orgs if profile in org_profiles.get(g, ())]
+        if not followers:
+            continue
+        for g in followers:
+            per_org[g].matches += 1
+        for oid in {orgs[g][0] for g in followers}:
+            per_outlet[oid].matches += 1
+        monthly[at.strftime("%Y-%m")].matches += 1
+        total.matches += 1
+
+
+# --- output -------------------------------------------------------------------------------------------------
+CSV_HEADER = ["level", "month", "outlet", "organization", *MEASURES]
+
+
+def _values(figs: Figures) -> list[Any]:
+    return ["" if getattr(figs, m) is None else getattr(figs, m) for m in MEASURES]
+
+
+def write_csv(report: Report, path: Path) -> None:
+    """One row per total/outlet/organization, then one per month."""
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(CSV_HEADER)
+        for r in report.rows:
+            w.writerow([r.level, "", r.outlet, r.organization, *_values(r.figures)])
+        for month, figs in report.monthly.items():
+            w.writerow(["month", month, report.outlet or "", "", *_values(figs)])
+
+
+def svg_bar_chart(title: str, points: Iterable[tuple[str, int]], *, width: int = 480, height: int = 200) -> str:
+    """A bar chart as inline SVG (no script): one labelled bar per (label, value)."""
+    from markupsafe import escape
+
+    pts = list(points)
+    top = max([v for _, v in pts] + [1])
+    pad_l, pad_b, pad_t = 36, 28, 24
+    plot_w, plot_h = width - pad_l - 8, height - pad_b - pad_t
+    step = plot_w / max(len(pts), 1)
+    bar = max(step * 0.7, 1.0)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">',
+             f'<text x="{pad_l}" y="16" font-size="13" font-family="sans-serif">{escape(title)}</text>',
+             f'<line x1="{pad_l}" y1="{pad_t + plot_h}" x2="{width - 8}" y2="{pad_t + plot_h}" stroke="#999"/>',
+             f'<text x="{pad_l - 4}" y="{pad_t + 4}" font-size="10" text-anchor="end" '
+             f'font-family="sans-serif">{top}</text>']
+    for i, (label, value) in enumerate(pts):
+        h = plot_h * value / top
+        x = pad_l + i * step + (step - bar) / 2
+        y = pad_t + plot_h - h
+        parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{h:.1f}" fill="#3b6ea5">'
+                     f'<title>{escape(label)}: {value}</title></rect>')
+        if value:
+            parts.append(f'<text x="{x + bar / 2:.1f}" y="{y - 3:.1f}" font-size="10" text-anchor="middle" '
+                         f'font-family="sans-serif">{value}</text>')
+        parts.append(f'<text x="{x + bar / 2:.1f}" y="{height - 10}" font-size="10" text-anchor="middle" '
+                     f'font-family="sans-serif">{escape(label)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def render_html(report: Report) -> str:
+    """The report page: tables and one server-side SVG bar chart per measure (per month)."""
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+    from markupsafe import Markup
+
+    env = Environment(loader=FileSystemLoader(Path(__file__).with_name("templates")),
+                      autoescape=select_autoescape(["html"]))
+    charts = [Markup(svg_bar_chart(LABELS[m], [(k, getattr(v, m) or 0) for k, v in report.monthly.items()]))
+              for m in MEASURES]
+    return env.get_template("report.html").render(
+        report=report, measures=MEASURES, labels=LABELS, charts=charts,
+        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        value=lambda figs, m: "" if getattr(figs, m) is None else getattr(figs, m))
+
+
+def figures_dict(figs: Figures) -> dict[str, int | None]:
+    return {f.name: getattr(figs, f.name) for f in fields(figs)}

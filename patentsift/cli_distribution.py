@@ -1,0 +1,177 @@
+"""CLI for curation and digests: `patentsift review ...` and `patentsift digest preview|send`.
+
+Registered by the shell (patentsift/cli.py) with `register(app)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+from sqlalchemy.orm import Session
+
+review_app = typer.Typer(no_args_is_help=True, help="Curation queue: enqueue matches, approve, reject, annotate, pin.")
+digest_app = typer.Typer(no_args_is_help=True, help="Digests: preview one, send every due one.")
+
+ItemIds = Annotated[list[int], typer.Argument(help="Review item ids (several for a bulk decision).")]
+Who = Annotated[str, typer.Option("--who", help="Curator (staff e-mail) recorded in the audit trail.")]
+Note = Annotated[str | None, typer.Option("--note", help="Curator's note shown in the digest.")]
+
+
+def _shell() -> Any:
+    import patentsift.cli as shell  # imported late: the shell imports this module
+
+    return shell
+
+
+@contextmanager
+def _session() -> Iterator[Session]:
+    """A session on the shared database; the distribution functions commit their own steps."""
+    from patentsift.db import open_database
+
+    db = open_database(_shell().STATE.cfg)
+    try:
+        with db.session() as s:
+            yield s
+    finally:
+        db.close()
+
+
+@contextmanager
+def _store() -> Iterator[Any]:
+    from matching.store import MatchStore
+
+    cfg = _shell().STATE.cfg
+    store = MatchStore(cfg.database)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@review_app.command("enqueue")
+def review_enqueue() -> None:
+    """Queue new matches of every active subscription (auto-approving above its threshold)."""
+    from distribution.curation import enqueue_new_matches
+
+    with _session() as s, _store() as store:
+        added = enqueue_new_matches(s, store)
+        auto = sum(1 for i in added if i.decided_by == "auto")
+        _shell().console.print(f"{len(added)} item(s) queued, {auto} auto-approved")
+
+
+@review_app.command("list")
+def review_list(subscription: Annotated[int | None, typer.Option(help="Only this subscription.")] = None,
+                status: Annotated[str, typer.Option(help="pending | approved | rejected | all")] = "pending") -> None:
+    """The review queue, best score first."""
+    from distribution.curation import queue
+
+    with _session() as s:
+        items = queue(s, subscription, None if status == "all" else status)
+        table = Table("id", "subscription", "profile", "document", "score", "status", "pinned", "note")
+        for i in items:
+            table.add_row(str(i.id), str(i.subscription_id), escape(i.profile_name), i.doc_id, f"{i.score:.2f}",
+                          i.status, "yes" if i.pinned else "", escape(i.note or ""))
+        _shell().console.print(table)
+
+
+def _decide(item_ids: list[int], action: str, who: str, note: str | None) -> None:
+    from distribution.curation import CurationError, decide
+
+    with _session() as s, _store() as store:
+        try:
+            items = decide(s, item_ids, action, who, note, match_store=store)
+        except CurationError as exc:
+            raise _shell().fail(str(exc), 1) from None
+        _shell().console.print(f"{action}: {len(items)} item(s)")
+
+
+@review_app.command("approve")
+def review_approve(item_ids: ItemIds, who: Who, note: Note = None) -> None:
+    _decide(item_ids, "approve", who, note)
+
+
+@review_app.command("reject")
+def review_reject(item_ids: ItemIds, who: Who, note: Note = None) -> None:
+    _decide(item_ids, "reject", who, note)
+
+
+@review_app.command("annotate")
+def review_annotate(item_ids: ItemIds, who: Who,
+                    note: Annotated[str, typer.Option("--note", help="The note ('' clears it).")]) -> None:
+    _decide(item_ids, "annotate", who, note)
+
+
+@review_app.command("pin")
+def review_pin(item_ids: ItemIds, who: Who) -> None:
+    _decide(item_ids, "pin", who, None)
+
+
+@review_app.command("unpin")
+def review_unpin(item_ids: ItemIds, who: Who) -> None:
+    _decide(item_ids, "unpin", who, None)
+
+
+@digest_app.command("preview")
+def digest_preview(subscription_id: int,
+                   out: Annotated[Path, typer.Option("--out", help="Write the HTML here.")],
+                   period: Annotated[str | None, typer.Option(help="Period key (default: the current one).")]
+                   = None) -> None:
+    """Render what the subscription's next digest would hold (approved, unsent items) as HTML; sends nothing."""
+    from distribution.delivery import SmtpSettings, subscriber_links
+    from distribution.digest import build_digest
+    from distribution.render import render_digest
+    from patentsift.config import load_secret_key
+    from subscribers.service import NotFound, get_subscription, period_key
+
+    shell = _shell()
+    with _session() as s:
+        try:
+            sub = get_subscription(s, subscription_id)
+        except NotFound as exc:
+            raise shell.fail(str(exc), 1) from None
+        pk = period or period_key(sub, datetime.now(UTC))
+        index = shell._open_index()
+        try:
+            digest = build_digest(s, sub, pk, index)
+        finally:
+            index.close()
+        links = subscriber_links(SmtpSettings.from_config(shell.STATE.cfg.smtp), load_secret_key(shell.STATE.cfg),
+                                 sub.id)
+        rendered = render_digest(digest, unsubscribe_url=links.unsubscribe_url, manage_url=links.manage_url)
+        out.write_text(rendered.html or "", encoding="utf-8")
+        shell.console.print(f"{len(digest)} item(s), subject {escape(rendered.subject)!r} -> {escape(str(out))}")
+
+
+@digest_app.command("send")
+def digest_send(concurrency: Annotated[int | None, typer.Option(help="Parallel SMTP transactions.")] = None) -> None:
+    """Send every due digest (and retry unfinished ones) by SMTP, exactly once per subscription and period."""
+    from distribution.delivery import RetryPolicy, SmtpSettings, deliver_due
+    from patentsift.config import load_secret_key
+
+    shell = _shell()
+    cfg = shell.STATE.cfg
+    policy = RetryPolicy(cfg.smtp.max_attempts, cfg.smtp.backoff_base, cfg.smtp.backoff_max)
+    index = shell._open_index()
+    try:
+        with _session() as s:
+            report = deliver_due(s, datetime.now(UTC), index=index, settings=SmtpSettings.from_config(cfg.smtp),
+                                 secret=load_secret_key(cfg), concurrency=concurrency or cfg.smtp.concurrency,
+                                 policy=policy)
+    finally:
+        index.close()
+    shell.console.print(f"sent {len(report.sent)}, failed permanently {len(report.failed_permanent)}, "
+                        f"to retry {len(report.failed_transient)}, skipped {len(report.skipped)}")
+    if report.failed_transient:
+        raise typer.Exit(3)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(review_app, name="review")
+    app.add_typer(digest_app, name="digest")

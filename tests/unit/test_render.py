@@ -1,0 +1,100 @@
+"""Digest rendering (pure): HTML escaping, highlights, office links, zh/en strings, text version, MIME message."""
+
+from __future__ import annotations
+
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+
+from distribution.delivery import Links, SmtpSettings, build_message, message_id_for
+from distribution.digest import Digest, DigestGroup, digest_item, split_marks
+from distribution.links import office_link
+from distribution.render import render_digest
+from harvest.files import iter_raw_documents
+from harvest.formats import parse_raw
+from harvest.raw import RawDocument
+from index.model import PatentDocument, PublicationNumber
+
+UNSUB = "https://news.example.org/unsubscribe?token=abc.def"
+
+
+@pytest.fixture(scope="module")
+def docs(shared_patents: Path) -> dict[str, PatentDocument]:
+    out: dict[str, PatentDocument] = {}
+    for folder in ("uspto-grant/single", "cn", "jp"):
+        for item in iter_raw_documents(shared_patents / folder):
+            if isinstance(item, RawDocument):
+                try:
+                    out.update({d.id: d for d in parse_raw(item)})
+                except Exception:  # noqa: BLE001 - a fixture file this test does not need
+                    pass
+    return out
+
+
+def _digest(docs: dict[str, PatentDocument], lang: str) -> Digest:
+    us = next(d for d in docs.values() if d.pn.country == "US" and d.abstract())
+    cn = next(d for d in docs.values() if d.pn.country == "CN" and d.title("zh"))
+    word = us.abstract().split()[3]
+    exp = {"terms": [word.lower()], "snippets": {"ab": [f"x &lt;y&gt; <mark>{word}</mark> z"]},
+           "classes": ["H01L21/02"], "seed": cn.id, "seed_similarity": 0.81}
+    a = digest_item(1, "semis", us, exp, lang, note="<b>check</b> & compare", pinned=True, score=0.9)
+    b = digest_item(2, "general", cn, None, lang, score=0.5)
+    return Digest(7, "weekly:2026-W48", lang, [DigestGroup("semis", [a]), DigestGroup("general", [b])])
+
+
+def test_html_is_escaped_highlighted_and_linked(docs: dict[str, PatentDocument]) -> None:
+    digest = _digest(docs, "en")
+    out = render_digest(digest, unsubscribe_url=UNSUB, manage_url="https://news.example.org/manage?token=m")
+    assert out.html is not None
+    assert "&lt;b&gt;check&lt;/b&gt; &amp; compare" in out.html  # the curator's note cannot inject markup
+    assert "x &lt;y&gt; <b style" in out.html  # the snippet's own escaping kept, the mark rendered bold
+    for item in digest.items:
+        assert f'href="{item.link}"' in out.html.replace("&amp;", "&")
+        assert item.publication_number in out.html and item.publication_number in out.text
+    assert UNSUB in out.html and UNSUB in out.text
+    assert "Recommended" in out.html and "Why it matched" in out.html and "Curator&#39;s note" in out.html
+    assert out.subject == "Patent digest weekly:2026-W48: 2 new publication(s)"
+    assert f"x <y> *{digest.items[0].snippet[1].text}* z" in out.text  # plain text: unescaped, marks as *..*
+    assert "<mark>" not in out.text and "<b style" not in out.text
+
+
+def test_chinese_rendering(docs: dict[str, PatentDocument]) -> None:
+    digest = _digest(docs, "zh")
+    out = render_digest(digest, unsubscribe_url=UNSUB)
+    cn = digest.items[1]
+    assert cn.title == docs[cn.doc_id].title("zh") and cn.title in out.html and cn.title in out.text
+    assert "专利快讯" in out.subject and "退订" in out.html and "推荐理由" in out.html and "审核员备注" in out.text
+    assert 'lang="zh-CN"' in out.html and "Unsubscribe" not in out.html
+    assert "与种子专利" in digest.items[0].why[-1]
+
+
+def test_text_only_and_mime_message(docs: dict[str, PatentDocument]) -> None:
+    digest = _digest(docs, "en")
+    links = Links(UNSUB, "mailto:unsub@example.org?subject=unsubscribe%20abc", "https://news.example.org/m")
+    settings = SmtpSettings(from_address="digest@example.org")
+    mid = message_id_for(7, "weekly:2026-W48")
+    assert mid == message_id_for(7, "weekly:2026-W48") != message_id_for(8, "weekly:2026-W48")
+    both = message_from_bytes(build_message(render_digest(digest, unsubscribe_url=UNSUB), to="r@example.com",
+                                            settings=settings, message_id=mid, links=links).as_bytes(),
+                              policy=policy.default)
+    assert both.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in both.iter_parts()] == ["text/plain", "text/html"]
+    assert both["Message-ID"] == mid and both["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert both["List-Unsubscribe"] == f"<{UNSUB}>, <{links.unsubscribe_mailto}>"
+    text = build_message(render_digest(digest, unsubscribe_url=UNSUB, fmt="text"), to="r@example.com",
+                         settings=settings, message_id=mid, links=links)
+    assert text.get_content_type() == "text/plain" and not text.is_multipart()
+
+
+def test_office_links() -> None:
+    assert office_link(PublicationNumber.parse("US-11646472-B2")).startswith("https://ppubs.uspto.gov/")
+    assert "db=US-PGPUB" in office_link(PublicationNumber.parse("US-20130012345-A1"))
+    assert office_link(PublicationNumber.parse("CN-104223352-A")).endswith("/CN104223352A")
+    assert "/JP-2021-041306/11/" in office_link(PublicationNumber.parse("JP-2021041306-A"))
+    assert "espacenet" in office_link(PublicationNumber.parse("EP-1605745-A1"))
+
+
+def test_split_marks() -> None:
+    segs = split_marks("a &amp; <mark>b</mark> c")
+    assert [(s.text, s.marked) for s in segs] == [("a & ", False), ("b", True), (" c", False)]
