@@ -46,7 +46,7 @@ def run_once(
 
 
 def scheduler() -> None:
-    """Run the cycle on the [schedule] cron in the foreground until SIGTERM/SIGINT (jobs persist in data_dir)."""
+    """Run the cycle on the cron of the config's schedule section in the foreground until SIGTERM/SIGINT (jobs persist in data_dir)."""
     import logging
 
     from patentsift.config import ConfigError
