@@ -17,7 +17,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from croniter import croniter
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
 
 from subscribers.db import utcnow
 from subscribers.models import (
@@ -377,8 +377,8 @@ def due_subscriptions(s: Session, now: datetime,
     `already` holds (subscription id, period key) pairs that got their digest (the distribution room's record);
     those are left out.
     """
-    q = (select(Subscription).join(Contact).where(Subscription.status == "active", Contact.flagged.is_(False))
-         .order_by(Subscription.id))
+    q = (select(Subscription).join(Contact).options(contains_eager(Subscription.contact))
+         .where(Subscription.status == "active", Contact.flagged.is_(False)).order_by(Subscription.id))
     out: list[Due] = []
     for sub in s.scalars(q):
         fired = last_fire(sub.frequency, now, sub.contact.timezone)
