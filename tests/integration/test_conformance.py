@@ -18,26 +18,18 @@ import pytest
 
 from harvest.formats import parse_raw
 from harvest.raw import RawDocument, Reject
-from index.analysis import analyze, is_cjk
+from index.analysis import analyze
 from index.base import Filters, Index, SearchRequest
-from index.classification import class_matches
 from index.fields import index_fields
-from index.model import PatentDocument, pn_query_key
+from index.model import PatentDocument
 from index.query.ast import (
-    DEFAULT_FIELDS,
-    And,
     MatchAll,
-    Not,
-    Or,
-    Phrase,
-    Prefix,
     Query,
     QuerySyntaxError,
-    Range,
-    Term,
 )
 from index.query.parser import parse_query
 from tests.integration.es_support import unique_prefix
+from tests.reference_semantics import matches
 
 BACKENDS = ["embedded", "es"]
 
@@ -144,51 +136,10 @@ def backend(request: pytest.FixtureRequest, opened: dict[str, Index]) -> Index:
     return opened[request.param]
 
 
-# --- reference evaluation ---------------------------------------------------------------------------------
-
-def _contains(tokens: list[str], seq: list[str]) -> bool:
-    n = len(seq)
-    return n > 0 and any(tokens[i:i + n] == seq for i in range(len(tokens) - n + 1))
-
-
-def reference(query: Query, doc: PatentDocument) -> bool:
-    """Does `doc` match `query` by SEMANTICS.md (a third, deliberately naive implementation)."""
-    f = index_fields(doc)
-    if isinstance(query, MatchAll):
-        return True
-    if isinstance(query, And):
-        return all(reference(c, doc) for c in query.children)
-    if isinstance(query, Or):
-        return any(reference(c, doc) for c in query.children)
-    if isinstance(query, Not):
-        return not reference(query.child, doc)
-    if isinstance(query, Range):
-        value = f[query.field]
-        if value is None:
-            return False
-        lo_ok = query.low is None or (value >= query.low if query.include_low else value > query.low)
-        hi_ok = query.high is None or (value <= query.high if query.include_high else value < query.high)
-        return lo_ok and hi_ok
-    assert isinstance(query, Term | Phrase | Prefix)
-    field = query.field
-    if field is None or field in ("ti", "ab", "cl", "desc", "pa", "in"):
-        fields = DEFAULT_FIELDS if field is None else (field,)
-        streams = [analyze(f[name] or "") for name in fields]
-        if isinstance(query, Prefix) and not is_cjk(query.text):
-            return any(t.startswith(query.text.lower()) for s in streams for t in s)
-        return any(_contains(s, analyze(query.text)) for s in streams)
-    if field in ("ipc", "cpc"):
-        return any(class_matches(sym, query.text, prefix=isinstance(query, Prefix)) for sym in f[field])
-    if field == "pn":
-        if isinstance(query, Prefix):
-            return any(k.startswith(query.text.upper().replace("-", "")) for k in f["pn"])
-        return pn_query_key(query.text) in f["pn"]
-    value = (f[field] or "").upper()
-    return value.startswith(query.text.upper()) if isinstance(query, Prefix) else value == query.text.upper()
-
+# --- reference evaluation (tests/reference_semantics.py) ----------------------------------------------------
 
 def expected_ids(query: Query, corpus: list[PatentDocument]) -> set[str]:
-    return {d.id for d in corpus if reference(query, d)}
+    return {d.id for d in corpus if matches(query, d)}
 
 
 def search(index: Index, text: str, **kw: Any) -> Any:
