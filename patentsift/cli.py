@@ -372,12 +372,13 @@ def demo(
     raise typer.Exit(code)
 
 
-from patentsift import cli_distribution, cli_matching, cli_ops, cli_subscribers  # noqa: E402
+from patentsift import cli_distribution, cli_matching, cli_ops, cli_subscribers, cli_web  # noqa: E402
 
 cli_matching.register(app)
 cli_subscribers.register(app)
 cli_distribution.register(app)
 cli_ops.register(app)
+cli_web.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,103 @@
+"""The FastAPI application: middleware, error handling, and every room's router (`create_app`)."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+
+from patentsift.config import Config, load_secret_key
+from patentsift.db import open_database
+from patentsift.web import auth
+from patentsift.web.deps import templates
+from patentsift.web.searching import LazyEmbedder
+from patentsift.web.security import SecurityHeadersMiddleware, SlidingWindowLimiter, csrf_protect
+
+log = logging.getLogger(__name__)
+
+ROUTER_MODULES = [
+    "patentsift.web.routes_search",
+    "patentsift.web.routes_documents",
+    "patentsift.web.api",
+    "patentsift.web.routes_curation",
+    "patentsift.web.routes_profiles",
+    "patentsift.web.routes_subscriptions",
+    "patentsift.web.routes_reports",
+]
+SESSION_COOKIE = "patentsift_session"
+SESSION_MAX_AGE = 12 * 3600
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+def _module_exists(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def create_app(cfg: Config, *, testing: bool = False) -> FastAPI:
+    """The web app on `cfg`'s shared database and index. `testing`: session cookies are not marked Secure even
+    when the configured base URL is https (TestClient speaks plain http)."""
+    secret = load_secret_key(cfg)
+    db = open_database(cfg)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        index = getattr(app.state, "index", None)
+        if index is not None:
+            index.close()
+            app.state.index = None
+        db.close()
+
+    app = FastAPI(title="patentsift", summary="Patent search and dissemination", lifespan=lifespan,
+                  dependencies=[Depends(csrf_protect)], docs_url="/api/docs", redoc_url=None,
+                  openapi_url="/api/openapi.json")
+    app.state.cfg, app.state.db, app.state.index, app.state.testing = cfg, db, None, testing
+    app.state.embedder = LazyEmbedder()
+    app.state.login_limiter = SlidingWindowLimiter(auth.LOGIN_LIMIT, auth.LOGIN_WINDOW)
+    https = cfg.smtp.base_url.startswith("https://") and not testing
+    # added last = outermost: headers wrap every response, the session is there for every route
+    app.add_middleware(SessionMiddleware, secret_key=secret, session_cookie=SESSION_COOKIE,
+                       max_age=SESSION_MAX_AGE, same_site="lax", https_only=https)
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    _error_handlers(app)
+    app.include_router(auth.router)
+    for name in ROUTER_MODULES:
+        if not _module_exists(name):
+            log.warning("web: router module %s is not there; its pages are left out", name)
+            continue
+        app.include_router(importlib.import_module(name).router)
+    return app
+
+
+def _error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if isinstance(exc, auth.LoginRequired) and not auth.is_api(request):
+            return auth.login_redirect(request)
+        if auth.is_api(request):
+            return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+        return templates.TemplateResponse(request, "error.html", {"status": exc.status_code, "message": exc.detail},
+                                          status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
+        message = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors)
+        if auth.is_api(request):
+            return JSONResponse({"error": message, "details": errors}, status_code=422)
+        return templates.TemplateResponse(request, "error.html", {"status": 422, "message": message},
+                                          status_code=422)

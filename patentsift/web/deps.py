@@ -1,0 +1,79 @@
+"""Request dependencies every route module uses: config, database session, index, templates."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
+
+from index.base import Index
+from patentsift.config import Config
+from patentsift.db import Database
+from patentsift.web.i18n import DEFAULT_LANGUAGE, LANGUAGES, negotiate, translate
+from patentsift.web.searching import LazyEmbedder
+from patentsift.web.security import CSRF_FIELD, csrf_token
+
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+_index_lock = threading.Lock()
+
+
+def get_cfg(request: Request) -> Config:
+    return request.app.state.cfg
+
+
+def get_db(request: Request) -> Database:
+    return request.app.state.db
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """A session in a transaction on the shared database: committed after the route returns, rolled back if it
+    raises (an HTTPException included)."""
+    with request.app.state.db.begin() as session:
+        yield session
+
+
+def get_index(request: Request) -> Index:
+    """The configured index, opened once per app on first use."""
+    state = request.app.state
+    if getattr(state, "index", None) is None:
+        with _index_lock:
+            if getattr(state, "index", None) is None:
+                from patentsift.backends import open_index
+
+                state.index = open_index(state.cfg)
+    return state.index
+
+
+def language(request: Request) -> str:
+    """The UI language: the session's choice, else the browser's Accept-Language, else English."""
+    chosen = request.session.get("lang") if "session" in request.scope else None
+    if chosen in LANGUAGES:
+        return str(chosen)
+    return negotiate(request.headers.get("accept-language")) or DEFAULT_LANGUAGE
+
+
+def _context(request: Request) -> dict[str, Any]:
+    lang = language(request)
+    return {
+        "lang": lang,
+        "languages": LANGUAGES,
+        "t": lambda key: translate(key, lang),
+        "user": getattr(request.state, "user", None),
+        "csrf_token": csrf_token(request) if "session" in request.scope else "",
+        "csrf_field": CSRF_FIELD,
+    }
+
+
+templates = Jinja2Templates(directory=TEMPLATE_DIR, context_processors=[_context])
+"""Render with `templates.TemplateResponse(request, "name.html", {...})`; every template gets `t(key)`, `lang`,
+`user` (when the route depends on current_user), `csrf_token` and `csrf_field`."""
+
+
+def get_embedder(request: Request) -> LazyEmbedder:
+    """The app's lazily loaded embedding model (for "more like this" on documents without a stored vector)."""
+    return request.app.state.embedder

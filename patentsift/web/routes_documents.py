@@ -1,0 +1,51 @@
+"""Document pages: bibliographic data, abstract, claims, description, classifications, citations, similar."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import Response
+
+from distribution.ipc_titles import subclass_title
+from index.base import Index
+from index.model import PatentDocument
+from patentsift.web.auth import CurrentUser
+from patentsift.web.deps import get_embedder, get_index, language, templates
+from patentsift.web.searching import LazyEmbedder, find_document, similar_documents
+
+router = APIRouter(include_in_schema=False)
+
+
+def load_document(index: Index, pn: str) -> PatentDocument:
+    doc = find_document(index, pn)
+    if doc is None:
+        raise HTTPException(404, f"no document {pn} in the index")
+    return doc
+
+
+def class_rows(doc: PatentDocument, lang: str) -> list[tuple[str, str, str | None]]:
+    """(scheme, printed symbol, subclass title or None) for every classification of the document."""
+    rows = []
+    for c in [*doc.ipc, *doc.cpc, *doc.other_classes]:
+        title = subclass_title(c.subclass_symbol, lang) if c.subclass_symbol and c.scheme in ("IPC", "CPC") else None
+        rows.append((c.scheme, c.display, title))
+    return rows
+
+
+@router.get("/documents/{pn}")
+def document_page(request: Request, pn: str, user: CurrentUser,
+                  index: Annotated[Index, Depends(get_index)]) -> Response:
+    doc = load_document(index, pn)
+    classes = class_rows(doc, language(request))
+    return templates.TemplateResponse(request, "document.html", {"doc": doc, "classes": classes})
+
+
+@router.get("/documents/{pn}/similar")
+def similar_page(request: Request, pn: str, user: CurrentUser, index: Annotated[Index, Depends(get_index)],
+                 embedder: Annotated[LazyEmbedder, Depends(get_embedder)]) -> Response:
+    """The nearest documents; only the list when asked for a fragment (`X-Fragment: 1`, sent by app.js)."""
+    doc = load_document(index, pn)
+    hits = similar_documents(index, doc, embedder, k=10)
+    template = "similar_list.html" if request.headers.get("x-fragment") == "1" else "similar.html"
+    return templates.TemplateResponse(request, template, {"doc": doc, "hits": hits})

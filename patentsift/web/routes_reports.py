@@ -1,0 +1,157 @@
+"""Work-account reports for a period: figures per outlet and organization with monthly SVG charts, CSV download.
+Staff see their own outlet's report; an administrator sees every outlet's, or one."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import Response
+from markupsafe import Markup
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from distribution.reports import (
+    CSV_HEADER,
+    LABELS,
+    MEASURES,
+    Report,
+    build_report,
+    figures_dict,
+    svg_bar_chart,
+)
+from patentsift.web.auth import CurrentUser
+from patentsift.web.deps import get_session, templates
+from patentsift.web.i18n import register_strings
+from subscribers.models import Outlet, StaffUser
+
+router = APIRouter()
+DbSession = Annotated[Session, Depends(get_session)]
+MAX_DAYS = 3660
+
+register_strings({
+    "nav.reports": {"en": "Reports", "zh": "工作报表"},
+    "reports.title": {"en": "Work account", "zh": "工作报表"},
+    "reports.start": {"en": "From", "zh": "开始日期"},
+    "reports.end": {"en": "To", "zh": "结束日期"},
+    "reports.outlet": {"en": "Outlet", "zh": "服务网点"},
+    "reports.all": {"en": "All outlets", "zh": "全部网点"},
+    "reports.show": {"en": "Show", "zh": "查看"},
+    "reports.csv": {"en": "Download CSV", "zh": "下载 CSV"},
+    "reports.level": {"en": "Level", "zh": "层级"},
+    "reports.organization": {"en": "Organization", "zh": "企业"},
+    "reports.monthly": {"en": "By month", "zh": "按月"},
+    "reports.total": {"en": "total", "zh": "合计"},
+    "measure.harvested": {"en": "Documents harvested", "zh": "采集文献"},
+    "measure.matches": {"en": "Matches", "zh": "匹配"},
+    "measure.selected": {"en": "Items selected", "zh": "入选条目"},
+    "measure.sent": {"en": "Digests sent", "zh": "已发送快讯"},
+    "measure.failed": {"en": "Digests failed", "zh": "发送失败"},
+    "measure.unsubscribes": {"en": "Unsubscribes", "zh": "退订"},
+})
+
+
+def _period(start: date | None, end: date | None) -> tuple[date, date]:
+    """The asked period (default: the last 30 days up to today), checked."""
+    end = end or date.today()
+    start = start or end - timedelta(days=29)
+    if start > end:
+        raise HTTPException(422, f"the period starts ({start}) after it ends ({end})")
+    if (end - start).days > MAX_DAYS:
+        raise HTTPException(422, f"the period may span at most {MAX_DAYS} days")
+    return start, end
+
+
+def _outlet_name(session: Session, user: StaffUser, outlet_id: int | None) -> str | None:
+    """Which outlet the report covers: staff always their own (another one answers 404); an admin any or all."""
+    if user.role != "admin":
+        if outlet_id is not None and outlet_id != user.outlet_id:
+            raise HTTPException(404, f"no outlet with id {outlet_id}")
+        return user.outlet.name
+    if outlet_id is None:
+        return None
+    outlet = session.get(Outlet, outlet_id)
+    if outlet is None:
+        raise HTTPException(404, f"no outlet with id {outlet_id}")
+    return outlet.name
+
+
+def _report(request: Request, session: Session, user: StaffUser, start: date | None, end: date | None,
+            outlet_id: int | None) -> Report:
+    lo, hi = _period(start, end)
+    return build_report(session, lo, hi, outlet=_outlet_name(session, user, outlet_id),
+                        harvest_state=request.app.state.cfg.state_path)
+
+
+def report_csv(report: Report) -> str:
+    """The report as CSV text (the columns of distribution.reports.write_csv)."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(CSV_HEADER)
+    values = [lambda f, m=m: "" if getattr(f, m) is None else getattr(f, m) for m in MEASURES]
+    for r in report.rows:
+        w.writerow([r.level, "", r.outlet, r.organization, *(v(r.figures) for v in values)])
+    for month, figs in report.monthly.items():
+        w.writerow(["month", month, report.outlet or "", "", *(v(figs) for v in values)])
+    return buf.getvalue()
+
+
+class FiguresOut(BaseModel):
+    harvested: int | None
+    matches: int
+    selected: int
+    sent: int
+    failed: int
+    unsubscribes: int
+
+
+class RowOut(BaseModel):
+    level: str
+    outlet: str
+    organization: str
+    figures: FiguresOut
+
+
+class ReportOut(BaseModel):
+    start: date
+    end: date
+    outlet: str | None
+    rows: list[RowOut]
+    monthly: dict[str, FiguresOut]
+
+
+@router.get("/api/reports", response_model=ReportOut, tags=["reports"])
+def api_report(request: Request, user: CurrentUser, session: DbSession, start: date | None = None,
+               end: date | None = None, outlet_id: int | None = None) -> ReportOut:
+    r = _report(request, session, user, start, end, outlet_id)
+    return ReportOut(start=r.start, end=r.end, outlet=r.outlet,
+                     rows=[RowOut(level=x.level, outlet=x.outlet, organization=x.organization,
+                                  figures=FiguresOut(**figures_dict(x.figures))) for x in r.rows],
+                     monthly={k: FiguresOut(**figures_dict(v)) for k, v in r.monthly.items()})
+
+
+@router.get("/reports", include_in_schema=False)
+def reports_page(request: Request, user: CurrentUser, session: DbSession, start: date | None = None,
+                 end: date | None = None, outlet_id: int | None = None) -> Response:
+    from patentsift.web.deps import language
+    from patentsift.web.i18n import translate
+
+    r = _report(request, session, user, start, end, outlet_id)
+    lang = language(request)
+    charts = [Markup(svg_bar_chart(translate(f"measure.{m}", lang) or LABELS[m],
+                                   [(k, getattr(v, m) or 0) for k, v in r.monthly.items()])) for m in MEASURES]
+    outlets = list(session.query(Outlet).order_by(Outlet.name)) if user.role == "admin" else []
+    return templates.TemplateResponse(request, "reports.html", {
+        "report": r, "measures": MEASURES, "charts": charts, "outlets": outlets, "outlet_id": outlet_id})
+
+
+@router.get("/reports.csv", include_in_schema=False)
+def reports_csv(request: Request, user: CurrentUser, session: DbSession, start: date | None = None,
+                end: date | None = None, outlet_id: int | None = None) -> Response:
+    r = _report(request, session, user, start, end, outlet_id)
+    name = f"patentsift-report-{r.start}-{r.end}.csv"
+    return Response(report_csv(r), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
