@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import socket
 import subprocess
 import sys
@@ -37,6 +38,14 @@ print("ready", flush=True)
 for line in sys.stdin:
     print(Count.n, flush=True)
 """
+
+
+def _cpu(pid: int) -> float:
+    """User + system CPU seconds of a process (the sink)."""
+    import psutil
+
+    t = psutil.Process(pid).cpu_times()
+    return t.user + t.system
 
 
 def _port() -> int:
@@ -114,11 +123,12 @@ def main() -> None:
                                 base_url="https://news.example.org")
         with sessionmaker(make_engine(url), expire_on_commit=False)() as s:
             pairs = [(sub, "weekly:2026-W48") for sub in s.query(Subscription).order_by(Subscription.id)]
-            t0 = time.perf_counter()
+            t0, cpu0, sink_cpu0 = time.perf_counter(), time.process_time(), _cpu(sink.pid)
             report = asyncio.run(adeliver_due(s, datetime.now(UTC), index=index, settings=settings,
                                               secret="bench-secret", concurrency=args.concurrency,
                                               policy=RetryPolicy(3, 0.05, 0.5), subscriptions=pairs))
             elapsed = time.perf_counter() - t0
+            cpu, sink_cpu = time.process_time() - cpu0, _cpu(sink.pid) - sink_cpu0
         index.close()  # type: ignore[attr-defined]
     sink.stdin.write("count\n")
     sink.stdin.flush()
@@ -126,6 +136,8 @@ def main() -> None:
     sink.kill()
     print(f"sent {len(report.sent)}, failed {len(report.failed_permanent) + len(report.failed_transient)}, "
           f"sink received {received}")
+    print(f"CPU: sender {cpu:.1f} s, sink {sink_cpu:.1f} s; load average {os.getloadavg()[0]:.1f} on "
+          f"{os.cpu_count()} cores")
     print(f"{elapsed:.1f} s, {len(report.sent) / elapsed:.0f} messages/s (goal: {args.digests} in < 60 s: "
           f"{'met' if elapsed < 60 and received == args.digests else 'NOT met'})")
 

@@ -8,7 +8,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from functools import lru_cache
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,6 +22,7 @@ from index.model import PatentDocument
 from matching.explain import Explanation
 
 SNIPPET_CHARS = 320
+IN_CHUNK = 500  # ids per `IN (...)` when reading many subscriptions at once
 _MARK = re.compile(r"<mark>(.*?)</mark>", re.S)
 ACTIVE_DELIVERY = ("pending", "sending", "failed_transient")  # reserve their items for themselves
 
@@ -77,6 +79,45 @@ class Digest:
 
     def __len__(self) -> int:
         return len(self.items)
+
+
+class DocumentSource(Protocol):
+    def get(self, doc_id: str) -> PatentDocument | None: ...
+
+
+class DocumentCache:
+    """An index's documents, each read (and decoded) once: many digests of a run carry the same documents."""
+
+    def __init__(self, index: DocumentSource, maxsize: int = 20_000) -> None:
+        self.get = lru_cache(maxsize=maxsize)(index.get)
+
+
+@dataclass
+class DigestInputs:
+    """What choosing a subscription's next items reads from the database: its approved review items, the ones
+    promised to its unfinished deliveries, and the item keys it was sent already."""
+
+    approved: list[ReviewItem] = field(default_factory=list)
+    reserved: set[int] = field(default_factory=set)
+    sent: set[str] = field(default_factory=set)
+
+
+def digest_inputs(session: Session, subscription_ids: Iterable[int]) -> dict[int, DigestInputs]:
+    """`DigestInputs` of many subscriptions in a few queries (three per IN_CHUNK subscriptions)."""
+    ids = sorted(set(subscription_ids))
+    out = {i: DigestInputs() for i in ids}
+    for start in range(0, len(ids), IN_CHUNK):
+        chunk = ids[start:start + IN_CHUNK]
+        for r in session.scalars(select(ReviewItem).where(ReviewItem.subscription_id.in_(chunk),
+                                                          ReviewItem.status == "approved")):
+            out[r.subscription_id].approved.append(r)
+        for sub_id, item_ids in session.execute(select(Delivery.subscription_id, Delivery.item_ids).where(
+                Delivery.subscription_id.in_(chunk), Delivery.status.in_(ACTIVE_DELIVERY))):
+            out[sub_id].reserved.update(item_ids or [])
+        for sub_id, key in session.execute(select(SentItem.subscription_id, SentItem.item_key).where(
+                SentItem.subscription_id.in_(chunk))):
+            out[sub_id].sent.add(key)
+    return out
 
 
 def item_keys(doc_id: str, family_id: str | None) -> list[str]:
@@ -145,22 +186,13 @@ def digest_item(review_id: int, profile: str, doc: PatentDocument, explanation: 
     )
 
 
-def sent_keys(session: Session, subscription_id: int) -> set[str]:
-    return set(session.scalars(select(SentItem.item_key).where(SentItem.subscription_id == subscription_id)))
-
-
-def reserved_review_ids(session: Session, subscription_id: int, except_key: str | None = None) -> set[int]:
-    """Items already promised to another unfinished delivery of this subscriber (never sent twice)."""
-    q = select(Delivery).where(Delivery.subscription_id == subscription_id, Delivery.status.in_(ACTIVE_DELIVERY))
-    return {i for d in session.scalars(q) if d.idempotency_key != except_key for i in d.item_ids or []}
-
-
-def build_digest(session: Session, subscription: Any, period_key: str, index: Index,
+def build_digest(session: Session, subscription: Any, period_key: str, index: Index | DocumentSource,
                  max_items: int | None = None, *, item_ids: Sequence[int] | None = None,
-                 language: str | None = None) -> Digest:
+                 language: str | None = None, inputs: DigestInputs | None = None) -> Digest:
     """The digest of one subscription for one period. With `item_ids` (a delivery being retried) exactly those
     items, in that order; otherwise approved items not sent (nor promised to another pending delivery) yet,
-    pinned first then by score, at most `max_items` (default: the subscription's), grouped by profile."""
+    pinned first then by score, at most `max_items` (default: the subscription's), grouped by profile.
+    `inputs`: this subscription's `digest_inputs`, when read in bulk already."""
     language = language or _language(subscription)
     q = select(ReviewItem).where(ReviewItem.subscription_id == subscription.id)
     if item_ids is not None:
@@ -168,10 +200,11 @@ def build_digest(session: Session, subscription: Any, period_key: str, index: In
         items = _items([by_id[i] for i in item_ids if i in by_id], index, language)
     else:
         limit = max_items if max_items is not None else getattr(subscription, "max_items", None)
-        reserved = reserved_review_ids(session, subscription.id)
-        rows = [r for r in session.scalars(q.where(ReviewItem.status == "approved")) if r.id not in reserved]
+        if inputs is None:
+            inputs = digest_inputs(session, [subscription.id])[subscription.id]
+        rows = [r for r in inputs.approved if r.id not in inputs.reserved]
         rows.sort(key=lambda r: (not r.pinned, -r.score, r.id))
-        items = _select(rows, index, sent_keys(session, subscription.id), limit, language)
+        items = _select(rows, index, inputs.sent, limit, language)
     groups: dict[str, list[DigestItem]] = {}
     for item in items:
         groups.setdefault(item.profile, []).append(item)
@@ -184,7 +217,7 @@ def _language(subscription: Any) -> str:
     return "zh" if str(lang).lower().startswith("zh") else "en"
 
 
-def _items(rows: Iterable[ReviewItem], index: Index, language: str) -> list[DigestItem]:
+def _items(rows: Iterable[ReviewItem], index: Index | DocumentSource, language: str) -> list[DigestItem]:
     out = []
     for r in rows:
         doc = index.get(r.doc_id)
@@ -194,7 +227,7 @@ def _items(rows: Iterable[ReviewItem], index: Index, language: str) -> list[Dige
     return out
 
 
-def _select(rows: Sequence[ReviewItem], index: Index, sent: set[str], limit: int | None,
+def _select(rows: Sequence[ReviewItem], index: Index | DocumentSource, sent: set[str], limit: int | None,
             language: str) -> list[DigestItem]:
     """Skip items whose publication or family was sent already (or appears twice here), up to `limit`."""
     out: list[DigestItem] = []

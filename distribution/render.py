@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, PackageLoader, StrictUndefined, Template, select_autoescape
 
 from distribution.digest import Digest
 
@@ -71,6 +71,7 @@ def make_environment() -> Environment:
 
 
 _ENV: Environment | None = None
+_TEMPLATES: dict[str, Template] = {}
 
 
 def _env() -> Environment:
@@ -78,6 +79,13 @@ def _env() -> Environment:
     if _ENV is None:
         _ENV = make_environment()
     return _ENV
+
+
+def _template(name: str) -> Template:
+    """Compiled once per process (Environment.get_template re-checks the file's mtime on every call)."""
+    if name not in _TEMPLATES:
+        _TEMPLATES[name] = _env().get_template(name)
+    return _TEMPLATES[name]
 
 
 def render_digest(digest: Digest, *, unsubscribe_url: str, manage_url: str | None = None,
@@ -89,6 +97,6 @@ def render_digest(digest: Digest, *, unsubscribe_url: str, manage_url: str | Non
     ctx = {"digest": digest, "t": t, "lang": lang, "n": n, "unsubscribe_url": unsubscribe_url,
            "manage_url": manage_url, "intro": t["intro"].format(n=n, period=digest.period_key)}
     subject = t["subject"].format(n=n, period=digest.period_key)
-    text = _env().get_template("digest.txt").render(ctx)
-    html = _env().get_template("digest.html").render(ctx) if fmt != "text" else None
+    text = _template("digest.txt").render(ctx)
+    html = _template("digest.html").render(ctx) if fmt != "text" else None
     return RenderedDigest(subject, text, html)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_PATENTS = Path(os.environ.get("PATENTSIFT_SHARED_DATA", ROOT.parent / "shared" / "data" / "patents"))
+SHARED_PATENTS = Path(os.environ.get("PATENTSIFT_SHARED_DATA", ROOT.parent / "shared" / "data" / "patents")).resolve()
 SAMPLE_DATA = ROOT / "patentsift" / "sample_data"
 
 

@@ -112,6 +112,16 @@ class EmbeddedIndex:
             finally:
                 self._writes += 1
 
+    @contextmanager
+    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+        """One read transaction, so that several statements see one state of the index (call under _guard)."""
+        conn = self.conn
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.execute("COMMIT")
+
     def close(self) -> None:
         with self._lock:
             if self._conn is not None:
@@ -322,8 +332,7 @@ class EmbeddedIndex:
         fwhere, fparams = compile_filters(filters)
         if max_seq is not None:
             fwhere, fparams = f"{fwhere} AND d.seq <= ?", [*fparams, int(max_seq)]
-        with self._guard("lexical_scores"):
-            conn = self.conn
+        with self._guard("lexical_scores"), self._snapshot() as conn:
             window = conn.execute(f"SELECT d.rid, d.id, d.pdkey FROM documents d WHERE {fwhere} ORDER BY d.rid",
                                   fparams).fetchall()
             if not window:
