@@ -7,6 +7,7 @@ CLI) is shared: every staff member sees it, only admins change it.
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import date, timedelta
 from typing import Annotated, Any
@@ -18,12 +19,13 @@ from pydantic import BaseModel, Field
 from index.base import Index
 from matching.store import MatchStore, UnknownProfile
 from patentsift.web.auth import CurrentUser
-from patentsift.web.deps import get_index, templates
+from patentsift.web.deps import get_embedder, get_index, templates
 from patentsift.web.i18n import register_strings
 from subscribers.models import StaffUser
 from subscribers.profiles import LIST_FIELDS, Profile, ProfileError, validate_profile
 
 router = APIRouter()
+log = logging.getLogger(__name__)
 _store_lock = threading.Lock()
 MAX_PREVIEW_WEEKS = 5200
 
@@ -129,12 +131,17 @@ def _save(store: MatchStore, index: Index, profile: Profile) -> Profile:
 
 
 def _preview(request: Request, store: MatchStore, index: Index, name: str, weeks: int) -> tuple[date, list[Any]]:
-    """What the profile would have matched over the last `weeks` weeks (stores nothing). The app's embedder, when
-    one is set as app.state.embedder, adds the dense signal; otherwise lexical, class and applicant signals."""
+    """What the profile would have matched over the last `weeks` weeks (stores no matches), with the app's
+    embedding model like the CLI; if the model cannot load, with the lexical, class and applicant signals."""
     from matching.engine import MatchingEngine
 
     since = date.today() - timedelta(weeks=weeks)
-    engine = MatchingEngine(index, store, getattr(request.app.state, "embedder", None))
+    try:
+        embedder: Any = get_embedder(request).get()
+    except Exception:  # a missing model degrades the preview, it does not break it
+        log.warning("profile preview without the embedding model", exc_info=True)
+        embedder = None
+    engine = MatchingEngine(index, store, embedder)
     return since, engine.preview(name, since)
 
 
@@ -283,13 +290,15 @@ async def _form(request: Request) -> dict[str, str]:
 
 def _submit(request: Request, store: MatchStore, index: Index, profile: Profile, errors: dict[str, list[str]],
             *, new: bool) -> Response:
+    """Validate (all fields, also when a number did not parse), save, and go to the profile; else show errors."""
+    try:
+        valid = validate_profile(profile, known_document=lambda pn: index.get(pn) is not None)
+    except ProfileError as exc:
+        for key, problems in field_errors(exc).items():
+            errors.setdefault(key, []).extend(problems)
     if not errors:
-        try:
-            saved = _save(store, index, profile)
-        except ProfileError as exc:
-            errors = field_errors(exc)
-        else:
-            return RedirectResponse(f"/profiles/{saved.name}", status_code=303)
+        store.save_profile(valid)
+        return RedirectResponse(f"/profiles/{valid.name}", status_code=303)
     return _edit_page(request, profile, new=new, errors=errors, status=422)
 
 

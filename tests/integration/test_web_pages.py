@@ -1,0 +1,213 @@
+"""The curation, profile, subscription and report pages and their API on a real app (same setup as
+test_web_authz): rendering in both languages, bulk decisions audited and fed back to matching, per-field
+profile errors, previews, digest preview in a sandboxed frame, reports with charts and CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from index.model import PatentDocument
+from matching.store import MatchStore
+from patentsift.web.app import create_app
+from tests.integration.test_web_authz import Site, build_site, copy_site, csrf_from, login, send
+
+
+@pytest.fixture(scope="module")
+def docs(shared_patents: Path) -> list[PatentDocument]:
+    from tests.integration.dist_support import load_documents
+
+    return load_documents(shared_patents)
+
+
+@pytest.fixture(scope="module")
+def site_template(tmp_path_factory: pytest.TempPathFactory, docs: list[PatentDocument]) -> Site:
+    return build_site(tmp_path_factory.mktemp("site"), docs)
+
+
+@pytest.fixture
+def site(site_template: Site, tmp_path: Path) -> Site:
+    return copy_site(site_template, tmp_path)
+
+
+@pytest.fixture
+def client(site: Site) -> Iterator[TestClient]:
+    with TestClient(create_app(site.cfg, testing=True)) as c:
+        yield c
+
+
+def test_curation_page_in_both_languages_with_explanations(client: TestClient, site: Site) -> None:
+    login(client)
+    page = client.get("/curation")
+    assert page.status_code == 200
+    assert page.text.count('class="item"') == len(site.east_items)
+    assert "Matched terms:" in page.text and "Score" in page.text and "/static/curation.js" in page.text
+    client.get("/lang/zh")
+    zh = client.get("/curation").text
+    assert "审核队列" in zh and "匹配词" in zh and "快捷键" in zh
+    assert client.get("/static/curation.js").status_code == 200
+
+
+def test_bulk_decisions_are_audited_and_fed_back(client: TestClient, site: Site) -> None:
+    csrf = login(client)
+    good, bad = site.east_items[:3], site.east_items[3:4]
+    res = client.post("/curation/decide", data={"ids": good, "action": "approve", "csrf_token": csrf,
+                                                "back": "/curation?status=pending"}, follow_redirects=False)
+    assert res.status_code == 303 and res.headers["location"] == "/curation?status=pending&done=3"
+    res = send(client, "POST", "/api/queue/decisions", None, {"ids": bad, "action": "reject", "note": "off topic"},
+               csrf)
+    assert res.json() == {"action": "reject", "count": 1}
+    assert send(client, "POST", "/api/queue/decisions", None, {"ids": good[:1], "action": "annotate",
+                                                                "note": "Compare with ours"}, csrf).status_code == 200
+    assert send(client, "POST", "/api/queue/decisions", None, {"ids": good, "action": "promote"},
+                csrf).status_code == 422
+    pending = {i["id"] for i in client.get("/api/queue").json()}
+    assert not pending & set(good + bad)
+    approved = {i["id"]: i for i in client.get("/api/queue?status=approved").json()}
+    assert set(good) <= set(approved) and approved[good[0]]["note"] == "Compare with ours"
+    assert all(approved[i]["decided_by"] == "staff@east.example" for i in good)
+    audit = client.get("/api/queue/audit").json()
+    assert [(e["action"], e["item_ids"]) for e in audit] == [("annotate", good[:1]), ("reject", bad),
+                                                            ("approve", good)]
+    assert audit[1]["detail"] == {"note": "off topic"} and audit[2]["who"] == "staff@east.example"
+    page = client.get("/curation/audit").text
+    assert page.count('class="event"') == 3 and "off topic" in page
+    with MatchStore(site.cfg.database) as store:
+        feedback = store.feedback("semis")
+        docs = {i["id"]: i["doc_id"] for i in approved.values()}
+    assert all(feedback[docs[i]] is True for i in good)
+    assert len(feedback) == 4 and list(feedback.values()).count(False) == 1
+
+
+def test_profile_create_with_field_errors_edit_and_preview(client: TestClient, site: Site) -> None:
+    csrf = login(client)
+    assert "New profile" in client.get("/profiles/new").text
+    res = client.post("/profiles/new", data={"name": "bad name!", "query": "battery AND (", "classes": "H02J, ZZ9",
+                                             "seeds": "not-a-number", "threshold": "high", "csrf_token": csrf})
+    assert res.status_code == 422
+    fields = set(__import__("re").findall(r'data-field="([a-z_]+)"', res.text))
+    assert {"name", "threshold"} <= fields
+    res = client.post("/profiles/new", data={"name": "gloves", "query": "battery AND (", "classes": "H02J, ZZ9",
+                                             "seeds": "not-a-number", "csrf_token": csrf})
+    fields = set(__import__("re").findall(r'data-field="([a-z_]+)"', res.text))
+    assert fields == {"query", "classes", "seeds"}, res.text
+    res = client.post("/profiles/new", data={"name": "semis-east", "description": "chips",
+                                             "query": "semiconductor OR device", "classes": "h01l",
+                                             "applicants": "Acme, Inc.\nGlobex", "csrf_token": csrf},
+                      follow_redirects=False)
+    assert res.status_code == 303 and res.headers["location"] == "/profiles/semis-east"
+    made = client.get("/api/profiles/semis-east").json()
+    assert made["owner"] == "outlet:1" and made["classes"] == ["H01L"] and made["editable"] is True
+    assert made["applicants"] == ["Acme, Inc.", "Globex"]
+    res = send(client, "PUT", "/api/profiles/semis-east", None, {**made, "description": "chips and wafers"}, csrf)
+    assert res.status_code == 200 and res.json()["description"] == "chips and wafers"
+    res = send(client, "PUT", "/api/profiles/semis-east", None, {**made, "threshold": 3}, csrf)
+    assert res.status_code == 422 and "threshold" in res.json()["error"]["fields"]
+    page = client.get("/profiles/semis-east?weeks=5200")
+    assert page.status_code == 200 and "preview-count" in page.text
+    preview = client.get("/api/profiles/semis-east/preview?weeks=5200").json()
+    assert preview["matches"] and all(m["score"] >= 0.35 for m in preview["matches"])
+    assert f"<strong>{len(preview['matches'])}</strong>" in page.text
+    assert client.get("/api/profiles/semis-east/preview?weeks=1").json()["matches"] == []  # old documents
+    assert "semis-east" in client.get("/profiles").text
+    assert send(client, "DELETE", "/api/profiles/semis-east", None, None, csrf).status_code == 204
+    assert client.get("/api/profiles/semis-east").status_code == 404
+
+
+def test_organizations_contacts_subscriptions_pause_resume(client: TestClient, site: Site) -> None:
+    csrf = login(client)
+    assert client.post("/organizations", data={"name": "Delta Labs", "csrf_token": csrf},
+                       follow_redirects=False).status_code == 303
+    page = client.get("/subscriptions").text
+    org_id = int(__import__("re").search(r'id="org-(\d+)">\s*<h3>Delta Labs', page).group(1))
+    res = client.post(f"/organizations/{org_id}/contacts", data={"email": "Li@Delta.example", "name": "Li",
+                                                                "contact_language": "zh",
+                                                                "timezone": "Asia/Shanghai", "csrf_token": csrf},
+                      follow_redirects=False)
+    assert res.status_code == 303
+    assert client.post(f"/organizations/{org_id}/contacts", data={"email": "nope", "csrf_token": csrf}
+                       ).status_code == 422
+    page = client.get("/subscriptions").text
+    contact_id = int(__import__("re").search(r'<option value="(\d+)">Delta Labs · li@delta.example', page).group(1))
+    res = client.post("/subscriptions", data={"contact_id": contact_id, "profiles": ["semis", "general"],
+                                              "frequency": "daily", "csrf_token": csrf})
+    assert res.status_code == 200 and "/confirm?token=" in res.text
+    created = [s for s in client.get("/api/subscriptions").json() if s["contact"] == "li@delta.example"]
+    assert len(created) == 1 and created[0]["status"] == "pending"
+    assert created[0]["profiles"] == ["semis", "general"]
+    bad = send(client, "POST", "/api/subscriptions", None,
+               {"contact_id": contact_id, "profiles": ["west-private"]}, csrf)
+    assert bad.status_code == 422  # another outlet's private profile is unknown here
+    made = send(client, "POST", "/api/subscriptions", None, {"contact_id": contact_id, "profiles": ["semis"],
+                                                             "frequency": "0 8 * * 1-5"}, csrf).json()
+    confirm = client.get(made["confirm_url"].split("8000", 1)[1])
+    assert confirm.status_code == 200 and "Confirm subscription" in confirm.text
+    res = client.post("/confirm", data={"token": made["confirm_url"].split("token=")[1],
+                                        "csrf_token": csrf_from(confirm.text)})
+    assert res.status_code == 200
+    assert client.get(f"/api/subscriptions/{made['id']}").json()["status"] == "active"
+    res = client.post(f"/subscriptions/{site.east_sub}/pause", data={"csrf_token": csrf}, follow_redirects=False)
+    assert res.status_code == 303
+    assert client.get(f"/api/subscriptions/{site.east_sub}").json()["status"] == "paused"
+    assert send(client, "POST", f"/api/subscriptions/{site.east_sub}/resume", None, None,
+                csrf).json()["status"] == "active"
+    assert send(client, "POST", f"/api/subscriptions/{made['id']}/resume", None, None, csrf).status_code == 200
+
+
+def test_digest_preview_sandboxed(client: TestClient, site: Site) -> None:
+    csrf = login(client)
+    send(client, "POST", "/api/queue/decisions", None, {"ids": site.east_items[:2], "action": "approve"}, csrf)
+    page = client.get(f"/subscriptions/{site.east_sub}/digest")
+    assert page.status_code == 200 and "<iframe" in page.text and "sandbox" in page.text
+    raw = client.get(f"/subscriptions/{site.east_sub}/digest/raw")
+    assert raw.status_code == 200 and raw.headers["content-security-policy"].startswith("sandbox")
+    assert "<script" not in raw.text and "专利快讯" in raw.text  # the contact reads Chinese
+    api = client.get(f"/api/subscriptions/{site.east_sub}/digest/preview").json()
+    assert api["items"] == 2 and "/manage?token=" in api["text"] and api["subject"] in page.text
+
+
+def test_subscriber_manage_page_pause_resume_unsubscribe(client: TestClient, site: Site) -> None:
+    from subscribers.tokens import make_token
+    from tests.integration.dist_support import SECRET
+
+    token = make_token(SECRET, "manage", site.west_sub)
+    page = client.get(f"/manage?token={token}", headers={"Accept-Language": "zh-CN"})
+    assert "您的订阅" in page.text and "暂停" in page.text
+    csrf = csrf_from(page.text)
+    for action, status in (("pause", "已暂停"), ("resume", "生效中"), ("unsubscribe", "已退订")):
+        res = client.post("/manage", data={"token": token, "action": action, "csrf_token": csrf},
+                          headers={"Accept-Language": "zh-CN"})
+        assert res.status_code == 200 and status in res.text, action
+    res = client.post("/manage", data={"token": token, "action": "resume", "csrf_token": csrf})
+    assert res.status_code == 409  # an unsubscribed subscription cannot be resumed
+
+
+def test_reports_page_charts_and_csv(client: TestClient, site: Site) -> None:
+    csrf = login(client)
+    send(client, "POST", "/api/queue/decisions", None, {"ids": site.east_items[:2], "action": "approve"}, csrf)
+    page = client.get("/reports")
+    assert page.status_code == 200 and page.text.count("<svg") == 6 and "Items selected" in page.text
+    data = client.get("/api/reports").json()
+    assert data["rows"][0]["figures"]["selected"] == 2 and data["outlet"] == "East"
+    res = client.get("/reports.csv")
+    assert res.headers["content-type"].startswith("text/csv") and "attachment" in res.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(res.text)))
+    assert rows[0]["level"] == "total" and rows[0]["selected"] == "2"
+    assert any(r["organization"] == "East Works" and r["selected"] == "2" for r in rows)
+    assert client.get("/reports?start=2026-02-01&end=2026-01-01").status_code == 422
+    client.get("/lang/zh")
+    assert "工作报表" in client.get("/reports").text
+
+
+def test_openapi_lists_the_api(client: TestClient) -> None:
+    paths = client.get("/api/openapi.json").json()["paths"]
+    for path in ("/api/profiles", "/api/profiles/{name}", "/api/profiles/{name}/preview", "/api/subscriptions",
+                 "/api/subscriptions/{sub_id}/{action}", "/api/queue", "/api/queue/decisions",
+                 "/api/subscriptions/{sub_id}/digest/preview", "/api/reports"):
+        assert path in paths, path
+    assert not any(p.startswith(("/curation", "/manage", "/profiles")) for p in paths)
