@@ -98,3 +98,16 @@ def test_same_commands_on_elasticsearch(es_url: str, tmp_path: Path) -> None:
     assert rebuilt.returncode == 0, rebuilt.stderr
     stats = json.loads(run(tmp_path, "--backend", "es", "stats", "--json", env=env).stdout)
     assert stats["backend"] == "elasticsearch" and stats["documents"] == 3
+
+
+def test_readme_configuration_example_loads(tmp_path: Path) -> None:
+    """The configuration block in the README is valid: every setting it shows exists."""
+    from patentsift.config import load_config
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## Configuration", 1)[1].split("```toml", 1)[1].split("```", 1)[0]
+    path = tmp_path / "patentsift.toml"
+    path.write_text(block, encoding="utf-8")
+    cfg = load_config(path)
+    assert cfg.backend == "embedded" and cfg.elasticsearch.index_prefix == "patentsift"
+    assert cfg.smtp.port == 587 and cfg.schedule.timezone == "Asia/Shanghai"
