@@ -23,10 +23,11 @@ def _shell() -> Any:
     return shell
 
 
-def _store_path() -> Path:
+def _store_path() -> str:
+    """The shared database (`database_url`, else data_dir/patentsift.sqlite)."""
     cfg = _shell().STATE.cfg
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
-    return cfg.data_dir / "patentsift.sqlite"
+    return cfg.database
 
 
 @contextmanager

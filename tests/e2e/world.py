@@ -1,0 +1,75 @@
+"""A real patentsift installation for the end-to-end tests: the shipped USPTO samples in an embedded index, the
+shared SQLite database with an outlet, a staff user, an organization, a contact with a confirmed subscription to
+a sample profile, one matching run, and its matches queued for review."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from distribution.curation import enqueue_new_matches
+from harvest.files import iter_raw_documents
+from harvest.formats import parse_raw
+from harvest.raw import RawDocument, Reject
+from index.embedded import EmbeddedIndex
+from index.model import PatentDocument
+from matching.engine import MatchingEngine
+from matching.store import MatchStore
+from patentsift.config import Config, load_secret_key
+from patentsift.db import open_database
+from subscribers import service
+from subscribers.profiles import load_profiles_toml, validate_profile
+from tests.conftest import SAMPLE_DATA
+
+EMAIL, PASSWORD, STAFF_NAME = "curator@east.example", "correct horse battery", "Ada Curator"
+PROFILE = "garments"  # the sample profile the subscription follows (the samples hold gloves, helmets, vests)
+
+
+@dataclass(frozen=True)
+class World:
+    cfg: Config
+    subscription_id: int
+    queued: int  # review items waiting after the match run
+
+
+def sample_documents() -> list[PatentDocument]:
+    docs: list[PatentDocument] = []
+    for item in iter_raw_documents(SAMPLE_DATA / "uspto"):
+        if isinstance(item, RawDocument):
+            try:
+                docs.extend(parse_raw(item))
+            except Reject:
+                pass  # sequence listings and other non-patent parts of the weekly files
+    return docs
+
+
+def build_world(data_dir: Path) -> World:
+    """Seed `data_dir` (index, database, profiles, matches, review queue) and return its configuration."""
+    cfg = Config(data_dir=data_dir, secret_key="e2e-" + "s" * 44)
+    index = EmbeddedIndex(cfg.index_path)
+    try:
+        report = index.upsert(sample_documents())
+        assert not report.failed, report.failed
+        with open_database(cfg) as db:
+            with db.begin() as s:
+                outlet = service.create_outlet(s, "East outlet")
+                service.create_staff(s, outlet.id, EMAIL, PASSWORD, name=STAFF_NAME)
+                org = service.create_organization(s, outlet.id, "Acme Apparel")
+                contact = service.add_contact(s, org.id, "buyer@acme.example", name="Bea Buyer")
+            store = MatchStore(db.url)
+            try:
+                for profile in load_profiles_toml(SAMPLE_DATA / "profiles.toml"):
+                    store.save_profile(validate_profile(profile))
+                # lexical, class and applicant signals only: no embedding model is loaded for the browser tests
+                MatchingEngine(index, store).run()
+                with db.begin() as s:
+                    sub, token = service.subscribe(s, load_secret_key(cfg), contact.id, [PROFILE])
+                    service.confirm(s, load_secret_key(cfg), token)
+                    sub_id = sub.id
+                with db.session() as s:
+                    queued = len(enqueue_new_matches(s, store))
+            finally:
+                store.close()
+    finally:
+        index.close()
+    return World(cfg, sub_id, queued)
