@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, Template, select_autoescape
 
@@ -11,9 +11,11 @@ from distribution.digest import Digest
 
 STRINGS: dict[str, dict[str, str]] = {
     "en": {
-        "subject": "Patent digest {period}: {n} new publication(s)",
+        "subject": "Patent digest — {period}: {count}",
+        "count_one": "1 new publication",
+        "count_many": "{n} new publications",
         "heading": "Your patent digest",
-        "intro": "{n} newly published patent document(s) selected for you ({period}).",
+        "intro": "{count} selected for you ({period}).",
         "profile": "Interest profile",
         "pub_number": "Publication",
         "applicant": "Applicant",
@@ -29,9 +31,11 @@ STRINGS: dict[str, dict[str, str]] = {
         "footer": "You receive this because you subscribed to patent alerts from patentsift.",
     },
     "zh": {
-        "subject": "专利快讯 {period}:{n} 件新公开专利",
+        "subject": "专利快讯 — {period}：{count}",
+        "count_one": "1 件新公开",
+        "count_many": "{n} 件新公开",
         "heading": "您的专利快讯",
-        "intro": "为您精选了 {n} 件新公开的专利文献({period})。",
+        "intro": "为您精选了 {n} 件新公开的专利文献（{period}）。",
         "profile": "关注主题",
         "pub_number": "公开号",
         "applicant": "申请人",
@@ -54,6 +58,45 @@ class RenderedDigest:
     subject: str
     text: str
     html: str | None  # None for text-only subscriptions
+
+
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December")
+
+
+def _day(d: date, lang: str) -> str:
+    return f"{d.year}年{d.month}月{d.day}日" if lang == "zh" else f"{d.day} {_MONTHS[d.month - 1]} {d.year}"
+
+
+def period_label(period_key: str, lang: str = "en") -> str:
+    """A reader's name for a digest period key (subscribers.service.period_key); unknown forms come back as is.
+
+    'weekly:2026-W48' -> 'week 48, 2026' / '2026年第48周'; 'daily:2026-11-25' -> '25 November 2026' /
+    '2026年11月25日'; 'monthly:2026-11' -> 'November 2026' / '2026年11月'; 'cron:2026-11-25T08:00:00+08:00' ->
+    '25 November 2026, 08:00' / '2026年11月25日 08:00' (the fire time, in the contact's zone).
+    """
+    kind, _, value = period_key.partition(":")
+    try:
+        if kind == "weekly":
+            year, week = value.split("-W")
+            return f"{int(year)}年第{int(week)}周" if lang == "zh" else f"week {int(week)}, {int(year)}"
+        if kind == "daily":
+            return _day(date.fromisoformat(value), lang)
+        if kind == "monthly":
+            year, month = (int(x) for x in value.split("-"))
+            if not 1 <= month <= 12:
+                raise ValueError(month)
+            return f"{year}年{month}月" if lang == "zh" else f"{_MONTHS[month - 1]} {year}"
+        if kind == "cron":
+            fired = datetime.fromisoformat(value)
+            return f"{_day(fired, lang)}{' ' if lang == 'zh' else ', '}{fired:%H:%M}"
+    except ValueError:
+        pass
+    return period_key
+
+
+def _count(t: dict[str, str], n: int) -> str:
+    return t["count_one"] if n == 1 else t["count_many"].format(n=n)
 
 
 def _fmt_date(value: date | None) -> str:
@@ -94,9 +137,10 @@ def render_digest(digest: Digest, *, unsubscribe_url: str, manage_url: str | Non
     lang = digest.language if digest.language in STRINGS else "en"
     t = STRINGS[lang]
     n = len(digest)
+    period, count = period_label(digest.period_key, lang), _count(t, n)
     ctx = {"digest": digest, "t": t, "lang": lang, "n": n, "unsubscribe_url": unsubscribe_url,
-           "manage_url": manage_url, "intro": t["intro"].format(n=n, period=digest.period_key)}
-    subject = t["subject"].format(n=n, period=digest.period_key)
+           "manage_url": manage_url, "intro": t["intro"].format(n=n, count=count, period=period)}
+    subject = t["subject"].format(n=n, count=count, period=period)
     text = _template("digest.txt").render(ctx)
     html = _template("digest.html").render(ctx) if fmt != "text" else None
     return RenderedDigest(subject, text, html)

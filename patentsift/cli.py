@@ -389,5 +389,5 @@ def main() -> None:
         sys.exit(2)
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # `python -m patentsift.cli` would load this module twice (as __main__ and as
+    sys.exit("run `python -m patentsift` or the `patentsift` command")  # patentsift.cli): refuse clearly

@@ -57,6 +57,13 @@ register_strings({
     "curation.items": {"en": "Items", "zh": "条目"},
     "curation.filter": {"en": "Show", "zh": "显示"},
     "curation.pinned": {"en": "pinned", "zh": "已置顶"},
+    "curation.profile": {"en": "Profile", "zh": "关注主题"},
+    "curation.done": {"en": "Updated {n} item(s).", "zh": "已更新 {n} 个条目。"},
+    # status words (the filter and each item); `curation.status.` ~ ReviewItem.status
+    "curation.status.pending": {"en": "pending", "zh": "待审核"},
+    "curation.status.approved": {"en": "approved", "zh": "已通过"},
+    "curation.status.rejected": {"en": "rejected", "zh": "已拒绝"},
+    "curation.status.all": {"en": "all", "zh": "全部"},
 })
 
 

@@ -17,7 +17,7 @@ GRANTS = SAMPLE_DATA / "uspto" / "grant" / "ipg230110.xml"
 
 
 def run(data_dir: Path, *args: str, env: dict[str, str] | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "patentsift.cli", "--data-dir", str(data_dir), *args]
+    cmd = [sys.executable, "-m", "patentsift", "--data-dir", str(data_dir), *args]
     full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
     full_env.pop("PATENTSIFT_CONFIG", None)
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=full_env, cwd=data_dir)

@@ -9,8 +9,9 @@ import pytest
 
 from distribution.delivery import Links, SmtpSettings, build_message, message_id_for
 from distribution.digest import Digest, DigestGroup, digest_item, split_marks
+from distribution.ipc_titles import IPC_SUBCLASS_TITLES, subclass_title
 from distribution.links import office_link
-from distribution.render import render_digest
+from distribution.render import period_label, render_digest
 from harvest.files import iter_raw_documents
 from harvest.formats import parse_raw
 from harvest.raw import RawDocument
@@ -54,7 +55,8 @@ def test_html_is_escaped_highlighted_and_linked(docs: dict[str, PatentDocument])
         assert item.publication_number in out.html and item.publication_number in out.text
     assert UNSUB in out.html and UNSUB in out.text
     assert "Recommended" in out.html and "Why it matched" in out.html and "Curator&#39;s note" in out.html
-    assert out.subject == "Patent digest weekly:2026-W48: 2 new publication(s)"
+    assert out.subject == "Patent digest — week 48, 2026: 2 new publications"
+    assert "weekly:2026-W48" not in out.html + out.text and "(week 48, 2026)" in out.text
     assert f"x <y> *{digest.items[0].snippet[1].text}* z" in out.text  # plain text: unescaped, marks as *..*
     assert "<mark>" not in out.text and "<b style" not in out.text
 
@@ -64,6 +66,7 @@ def test_chinese_rendering(docs: dict[str, PatentDocument]) -> None:
     out = render_digest(digest, unsubscribe_url=UNSUB)
     cn = digest.items[1]
     assert cn.title == docs[cn.doc_id].title("zh") and cn.title in out.html and cn.title in out.text
+    assert out.subject == "专利快讯 — 2026年第48周：2 件新公开"
     assert "专利快讯" in out.subject and "退订" in out.html and "推荐理由" in out.html and "审核员备注" in out.text
     assert 'lang="zh-CN"' in out.html and "Unsubscribe" not in out.html
     assert "与种子专利" in digest.items[0].why[-1]
@@ -98,3 +101,61 @@ def test_office_links() -> None:
 def test_split_marks() -> None:
     segs = split_marks("a &amp; <mark>b</mark> c")
     assert [(s.text, s.marked) for s in segs] == [("a & ", False), ("b", True), (" c", False)]
+
+
+@pytest.mark.parametrize(("key", "en", "zh"), [
+    ("weekly:2026-W48", "week 48, 2026", "2026年第48周"),
+    ("weekly:2026-W53", "week 53, 2026", "2026年第53周"),
+    ("daily:2026-11-25", "25 November 2026", "2026年11月25日"),
+    ("monthly:2026-01", "January 2026", "2026年1月"),
+    ("cron:2026-11-25T08:00:00+08:00", "25 November 2026, 08:00", "2026年11月25日 08:00"),
+    ("monthly:2026-13", "monthly:2026-13", "monthly:2026-13"),  # malformed keys are shown as they are
+    ("p7", "p7", "p7"),
+])
+def test_period_labels(key: str, en: str, zh: str) -> None:
+    assert (period_label(key, "en"), period_label(key, "zh")) == (en, zh)
+
+
+def test_subject_counts_one_and_many(docs: dict[str, PatentDocument]) -> None:
+    one = _digest(docs, "en")
+    one.groups = one.groups[:1]
+    one.period_key = "monthly:2026-11"
+    assert render_digest(one, unsubscribe_url=UNSUB).subject == "Patent digest — November 2026: 1 new publication"
+    empty = Digest(7, "daily:2026-11-25", "zh", [])
+    out = render_digest(empty, unsubscribe_url=UNSUB)
+    assert out.subject == "专利快讯 — 2026年11月25日：0 件新公开" and "本期没有新公开的专利" in out.text
+
+
+def _every_document(roots: list[Path]) -> list[PatentDocument]:
+    out: list[PatentDocument] = []
+    for root in roots:
+        for item in iter_raw_documents(root):
+            if isinstance(item, RawDocument):
+                try:
+                    out.extend(parse_raw(item))
+                except Exception:  # noqa: BLE001 - sequence listings, SGML and other unsupported files
+                    pass
+    return out
+
+
+def test_every_subclass_in_the_data_has_both_titles(shared_patents: Path) -> None:
+    sample = Path(__file__).resolve().parents[2] / "patentsift" / "sample_data" / "uspto"
+    docs = _every_document([sample, shared_patents])
+    subclasses = {c.subclass_symbol for d in docs for c in [*d.ipc, *d.cpc] if c.subclass_symbol}
+    assert len(docs) > 100 and len(subclasses) > 100
+    assert sorted(subclasses - set(IPC_SUBCLASS_TITLES)) == []
+    for en, zh in IPC_SUBCLASS_TITLES.values():
+        assert en[0].isupper() and en == en.strip() and not en.isupper()  # sentence case, not the raw CAPITALS
+        assert zh and all(ch not in zh for ch in ";,") and any("\u4e00" <= ch <= "\u9fff" for ch in zh)
+
+
+def test_main_classification_title_in_the_digest(docs: dict[str, PatentDocument]) -> None:
+    assert subclass_title("A42B 1/06") == "Hats; head coverings" and subclass_title("A42B1/06", "zh") == "帽子；头部覆盖物"
+    assert subclass_title("Z99Z 1/00") is None
+    us = next(d for d in docs.values() if d.pn.country == "US" and d.ipc)
+    for lang in ("en", "zh"):
+        item = digest_item(1, "p", us, None, lang)
+        title = subclass_title(item.main_class or "", lang)
+        assert title and item.main_class_title == title
+        out = render_digest(Digest(1, "weekly:2026-W48", lang, [DigestGroup("p", [item])]), unsubscribe_url=UNSUB)
+        assert f"{item.main_class} - {title}" in out.text and title in (out.html or "")

@@ -1,0 +1,5 @@
+"""`python -m patentsift`: the same as the `patentsift` command."""
+
+from patentsift.cli import main
+
+main()
