@@ -159,3 +159,13 @@ def test_main_classification_title_in_the_digest(docs: dict[str, PatentDocument]
         assert title and item.main_class_title == title
         out = render_digest(Digest(1, "weekly:2026-W48", lang, [DigestGroup("p", [item])]), unsubscribe_url=UNSUB)
         assert f"{item.main_class} - {title}" in out.text and title in (out.html or "")
+
+
+def test_curation_status_words_are_translated() -> None:
+    import patentsift.web.routes_curation  # noqa: F401 - registers the curation strings
+    from patentsift.web.i18n import translate
+
+    labels = {st: (translate(f"curation.status.{st}", "en"), translate(f"curation.status.{st}", "zh"))
+              for st in ("pending", "approved", "rejected", "all")}
+    assert labels["approved"] == ("approved", "已通过") and labels["pending"][1] == "待审核"
+    assert all(zh != en and "curation." not in zh for en, zh in labels.values())
