@@ -74,7 +74,7 @@ def live_server(world: World) -> Iterator[str]:
     thread.join(timeout=10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # torn down after tests/e2e: its event loop must not outlive them
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         message = f"no chromium at {CHROMIUM} (scripts/install-browser installs Debian's)"
