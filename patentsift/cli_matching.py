@@ -60,6 +60,15 @@ def _engine(store: Any, index: Any) -> Iterator[Any]:
     yield MatchingEngine(index, store, embedder, cache)
 
 
+def _validated(path: Path) -> list[Any]:
+    """The profiles in FILE, validated against the index (seed patents must be there); exits on errors."""
+    index = _shell()._open_index()
+    try:
+        return _load_file(path, index)
+    finally:
+        index.close()
+
+
 def _load_file(path: Path, index: Any | None) -> list[Any]:
     from subscribers.profiles import ProfileError, load_profiles_toml, validate_profile
 
@@ -76,25 +85,15 @@ def _load_file(path: Path, index: Any | None) -> list[Any]:
 @profile_app.command("validate")
 def profile_validate(file: Annotated[Path, typer.Argument(help="TOML file with [[profile]] tables.")]) -> None:
     """Check a profiles file (query syntax, classes, seed patents present in the index)."""
-    shell = _shell()
-    index = shell._open_index()
-    try:
-        profiles = _load_file(file, index)
-    finally:
-        index.close()
-    for p in profiles:
-        shell.console.print(f"[green]ok[/green] {escape(p.name)}")
+    for p in _validated(file):
+        _shell().console.print(f"[green]ok[/green] {escape(p.name)}")
 
 
 @profile_app.command("add")
 def profile_add(file: Annotated[Path, typer.Argument(help="TOML file with [[profile]] tables.")]) -> None:
     """Validate and store (insert or update) the profiles in FILE."""
     shell = _shell()
-    index = shell._open_index()
-    try:
-        profiles = _load_file(file, index)
-    finally:
-        index.close()
+    profiles = _validated(file)
     with _store() as store:
         for p in profiles:
             new = store.save_profile(p)

@@ -280,24 +280,24 @@ def confirm(s: Session, secret: str, token: str, detail: str = "link") -> Subscr
     return sub
 
 
-def pause(s: Session, subscription_id: int, detail: str = "cli") -> Subscription:
+def _transition(s: Session, subscription_id: int, source: str, target: str, kind: str, detail: str) -> Subscription:
+    """Move a subscription from `source` to `target` status (a repeat changes nothing), recording consent."""
     sub = get_subscription(s, subscription_id)
-    if sub.status == "active":
-        sub.status = "paused"
-        _event(s, sub, "paused", detail)
-    elif sub.status != "paused":
-        raise StateError(f"subscription {sub.id} is {sub.status}; only an active one can be paused")
+    if sub.status == source:
+        sub.status = target
+        _event(s, sub, kind, detail)
+    elif sub.status != target:
+        article = "an" if source[0] in "aeiou" else "a"
+        raise StateError(f"subscription {sub.id} is {sub.status}; only {article} {source} one can be {kind}")
     return sub
+
+
+def pause(s: Session, subscription_id: int, detail: str = "cli") -> Subscription:
+    return _transition(s, subscription_id, "active", "paused", "paused", detail)
 
 
 def resume(s: Session, subscription_id: int, detail: str = "cli") -> Subscription:
-    sub = get_subscription(s, subscription_id)
-    if sub.status == "paused":
-        sub.status = "active"
-        _event(s, sub, "resumed", detail)
-    elif sub.status != "active":
-        raise StateError(f"subscription {sub.id} is {sub.status}; only a paused one can be resumed")
-    return sub
+    return _transition(s, subscription_id, "paused", "active", "resumed", detail)
 
 
 def unsubscribe(s: Session, secret: str, token: str, via: str = "link") -> Subscription:
