@@ -135,7 +135,8 @@ def main() -> None:
             for method, weights in METHODS.items():
                 r = rank(engine, p, corpus, vectors, weights)
                 results[method].append((ndcg(r, rel), recall(r, rel)))
-            before = rank(engine, p, corpus, vectors, None)
+            # before and after feedback through the path a user's profile takes (preview prepares it anew)
+            before = [m.doc.id for m in engine.preview(p.profile.name, date(1800, 1, 1), limit=10**6)]
             judged = before[:10]
             mids = {m.doc_id: m.id for m in store.matches(p.profile.name)}
             for doc_id in judged:

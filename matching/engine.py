@@ -156,7 +156,8 @@ class MatchingEngine:
             seed_docs = [d for d in (self.index.get(s) for s in p.seeds) if d is not None]
             if seed_docs:
                 seeds = dict(zip([d.id for d in seed_docs], self.embed_documents(seed_docs), strict=True))
-        cal = state.calibration
+        derived = lexical is not None and not p.query
+        cal = state.calibration if state.calibration and "bm25_floor" in state.calibration else None  # else stale
         if self.embedder is not None and state.vector is not None and state.model_id == model_id and cal:
             vector = state.vector
         elif self.embedder is not None:
@@ -165,11 +166,11 @@ class MatchingEngine:
                 desc = self.embed_texts([p.description])[0] if p.description else None
                 base = profile_base_vector(desc, list(seeds.values()))
             vector = self._adapt(state.profile.name, base) if base is not None else None
-            cal = self._calibrate(vector, lexical)
+            cal = self._calibrate(vector, lexical, derived)
             if base is not None and vector is not None:
                 self.store.set_vectors(p.name, model_id or "", base, vector, cal)
         elif not cal:
-            cal = self._calibrate(None, lexical)
+            cal = self._calibrate(None, lexical, derived)
         background = fusion.Background(**cal) if cal else fusion.Background()
         signals = [s for s, on in (("dense", vector is not None), ("lexical", lexical is not None),
                                    ("classes", bool(p.classes)), ("applicants", bool(p.applicants))) if on]
@@ -187,7 +188,8 @@ class MatchingEngine:
         irr = [vecs[i] for i in ids if not judged[i]]
         return rocchio(base, rel, irr)
 
-    def _calibrate(self, vector: np.ndarray | None, lexical: Query | None) -> dict[str, float]:
+    def _calibrate(self, vector: np.ndarray | None, lexical: Query | None, derived: bool) -> dict[str, float]:
+        """fusion.Background fields; `derived`: the lexical query was built from the description."""
         cosines = np.zeros(0)
         if vector is not None:
             bg = self._background_matrix()
@@ -196,8 +198,8 @@ class MatchingEngine:
         if lexical is not None:
             res = self.index.search(SearchRequest(query=lexical, limit=100, highlight=False))
             bm25 = [h.score for h in res.hits]
-        b = fusion.background_stats(cosines, bm25)
-        return {"dense_mean": b.dense_mean, "dense_std": b.dense_std, "bm25_median": b.bm25_median}
+        b = fusion.background_stats(cosines, bm25, floor_at_median=derived)
+        return dataclasses.asdict(b)
 
     # --- runs ---------------------------------------------------------------------------------------------
     def run(self, names: Iterable[str] | None = None,

@@ -5,7 +5,10 @@ threshold must mean the same thing in every batch. RRF scores depend only on ran
 three irrelevant new documents would score as high as the best of a thousand relevant ones. Each signal is
 therefore mapped to [0, 1] against the profile's own background distribution over the whole index (dense: z-score
 of the cosine; lexical: BM25 against the profile's background median), then mixed with fixed weights that are
-renormalized over the signals a profile actually defines. RRF stays here for ranking-only uses (benchmarks).
+renormalized over the signals a profile actually defines. Both signals give 0 to what a typical document scores:
+for dense that is z <= DENSE_Z_LOW; for BM25 of a query derived from the description (an OR of its words, which
+nearly every document matches weakly) it is the median match (`bm25_floor`), while a match of the user's own
+boolean query is evidence in itself (floor 0). Otherwise weak lexical matches would outscore strong dense ones. RRF stays here for ranking-only uses (benchmarks).
 """
 
 from __future__ import annotations
@@ -36,11 +39,13 @@ def ranked(scores: Mapping[str, float]) -> list[str]:
 
 @dataclass(frozen=True)
 class Background:
-    """A profile's calibration: its dense cosine mean/std over a background sample, and its BM25 median."""
+    """A profile's calibration: its dense cosine mean/std over a background sample, its BM25 median, and the BM25
+    at or below which a match is no evidence (0, or the median for description-derived queries)."""
 
     dense_mean: float = 0.0
     dense_std: float = 1.0
     bm25_median: float = 1.0
+    bm25_floor: float = 0.0
 
 
 def calibrate_dense(cosine: float | np.ndarray, bg: Background) -> float | np.ndarray:
@@ -51,20 +56,25 @@ def calibrate_dense(cosine: float | np.ndarray, bg: Background) -> float | np.nd
 
 
 def calibrate_bm25(score: float | np.ndarray, bg: Background) -> float | np.ndarray:
-    """BM25 -> [0, 1): s / (s + median), so a typical background match of the query scores 0.5 (0 for no match)."""
+    """BM25 -> [0, 1): (s - floor) / (s + median), 0 at or below the floor. With floor 0 a typical match of the
+    query scores 0.5; with floor = median it scores 0 and three times the median scores 0.5."""
     s = np.asarray(score, dtype=np.float64)
-    ok = (s > 0) & np.isfinite(s)
+    floor = max(bg.bm25_floor, 0.0)
+    ok = (s > floor) & (s > 0) & np.isfinite(s)
     safe = np.where(ok, s, 0.0)
-    out = np.where(ok, safe / (safe + max(bg.bm25_median, 1e-6)), 0.0)
+    out = np.where(ok, (safe - floor) / (safe + max(bg.bm25_median, 1e-6)), 0.0)
     return float(out) if np.ndim(out) == 0 else out
 
 
-def background_stats(cosines: np.ndarray, bm25_scores: Sequence[float] = ()) -> Background:
-    """Calibration from a sample: cosines of the profile vector to background documents, BM25 of its matches."""
+def background_stats(cosines: np.ndarray, bm25_scores: Sequence[float] = (), *,
+                     floor_at_median: bool = False) -> Background:
+    """Calibration from a sample: cosines of the profile vector to background documents, BM25 of its matches.
+    `floor_at_median`: a typical match of the query is no evidence (description-derived queries)."""
     mean = float(np.mean(cosines)) if len(cosines) else 0.0
     std = float(np.std(cosines)) if len(cosines) > 1 else 1.0
     positive = [s for s in bm25_scores if s > 0]
-    return Background(mean, std if std > 1e-6 else 1.0, float(np.median(positive)) if positive else 1.0)
+    median = float(np.median(positive)) if positive else 1.0
+    return Background(mean, std if std > 1e-6 else 1.0, median, median if floor_at_median and positive else 0.0)
 
 
 def active_weights(signals: Sequence[str], weights: Mapping[str, float] = WEIGHTS) -> dict[str, float]:

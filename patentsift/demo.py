@@ -6,15 +6,18 @@ serves them on 127.0.0.1, crawls them with the real Scrapy spider into an embedd
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from patentsift.config import Config
 
 SAMPLE_DIR = Path(__file__).resolve().parent / "sample_data" / "uspto"
+SAMPLE_PROFILES = Path(__file__).resolve().parent / "sample_data" / "profiles.toml"
 DEMO_QUERIES = (
     ("words anywhere in title, abstract, claims or description", "shield* AND electromagnetic"),
     ("a phrase in the claims, only grants published 2013", 'cl:"printed circuit board" AND pd:2013'),
@@ -26,6 +29,29 @@ DEMO_QUERIES = (
 
 def sample_files() -> list[Path]:
     return sorted(SAMPLE_DIR.rglob("*.xml"))
+
+
+def run_matching(demo_dir: Path, index: object, console: Console, per_profile: int = 3) -> None:
+    """Store the sample profiles, run the matching engine once and print each profile's best explained matches."""
+    from matching.embedding_cache import EmbeddingCache
+    from matching.embeddings import load_embedder
+    from matching.engine import MatchingEngine
+    from matching.explain import describe
+    from matching.store import MatchStore
+    from subscribers.profiles import load_profiles_toml, validate_profile
+
+    with MatchStore(demo_dir / "patentsift.sqlite") as store, EmbeddingCache(demo_dir / "embeddings.sqlite") as cache:
+        for profile in load_profiles_toml(SAMPLE_PROFILES):
+            store.save_profile(validate_profile(profile, lambda pn: index.get(pn) is not None))  # type: ignore[attr-defined]
+        report = MatchingEngine(index, store, load_embedder(), cache).run()
+        console.print(f"  {report.documents} new documents, "
+                      f"{sum(len(m) for m in report.matches.values())} explained matches stored")
+        for name, matches in sorted(report.matches.items()):
+            console.print(f"\n[bold]profile {name}[/bold]")
+            for n, m in enumerate(matches[:per_profile], 1):
+                console.print(f"  {n}. [cyan]{m.doc.id}[/cyan] {escape(m.doc.title())} [dim]({m.score:.2f})[/dim]")
+                for line in describe(m.explanation, m.breakdown)[:4]:
+                    console.print(f"       {escape(re.sub(r'</?mark>', '', line))}")
 
 
 def run_demo(cfg: Config, console: Console) -> int:
@@ -66,7 +92,10 @@ def run_demo(cfg: Config, console: Console) -> int:
         for label, query in DEMO_QUERIES:
             console.print(f"\n[bold]$ patentsift search '{query}'[/bold]   [dim]# {label}[/dim]")
             print_results(index.search(SearchRequest(query=parse_query(query), limit=3)))
-        console.print(f"\nTry it yourself: patentsift --data-dir {cfg.data_dir / 'demo'} search 'ti:battery*' --facets")
+        console.rule("[bold]4. match[/bold]: the sample interest profiles against the new documents")
+        run_matching(demo_dir, index, console)
+        console.print(f"\nTry it yourself: patentsift --data-dir {demo_dir} search 'ti:shield* OR cl:\"circuit board\"'"
+                      f" --facets\n                 patentsift --data-dir {demo_dir} profile preview garments --since 2000")
         return 0 if summary.indexed > 0 and not summary.failed else 1
     finally:
         state.close()

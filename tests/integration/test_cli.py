@@ -83,6 +83,7 @@ def test_demo_runs_the_main_job_end_to_end(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stdout + res.stderr
     assert "75 indexed" in res.stdout
     assert "US-08418361-B2" in res.stdout  # the phrase query's hit
+    assert "explained matches stored" in res.stdout and "US-20040000007-A1" in res.stdout  # profile garments
     assert (tmp_path / "demo" / "index.sqlite").exists()
 
 

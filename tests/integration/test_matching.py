@@ -154,7 +154,7 @@ def test_feedback_changes_the_ranking(world) -> None:  # noqa: ANN001
     store.save_profile(dataclasses.replace(store.profile("semis"), query=None, classes=[], seeds=[], threshold=0.0))
     report = engine.run()
     before = [m.doc.id for m in report.matches["semis"]]
-    assert len(before) >= 10
+    assert len(before) >= 6  # 3 disliked, 2 liked and some unjudged (only documents with evidence score > 0)
     stored = {m.doc_id: m.id for m in store.matches("semis")}
     # the subscriber dislikes the top results and likes two from the bottom half
     for doc_id in before[:3]:

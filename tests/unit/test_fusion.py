@@ -44,6 +44,18 @@ def test_bm25_calibration_is_half_at_background_median() -> None:
     assert fusion.calibrate_bm25(1e9, bg) < 1.0
 
 
+def test_bm25_floor_makes_a_typical_match_no_evidence() -> None:
+    bg = fusion.Background(bm25_median=4.0, bm25_floor=4.0)
+    assert fusion.calibrate_bm25(3.0, bg) == 0.0  # weaker than the typical match of a description-derived query
+    assert fusion.calibrate_bm25(4.0, bg) == 0.0
+    assert fusion.calibrate_bm25(12.0, bg) == pytest.approx(0.5)
+    assert np.allclose(fusion.calibrate_bm25(np.array([0.0, 4.0, 12.0, 1e9]), bg), [0.0, 0.0, 0.5, 1.0])
+    derived = fusion.background_stats(np.zeros(0), [2.0, 4.0, 9.0], floor_at_median=True)
+    assert derived.bm25_floor == derived.bm25_median == 4.0
+    assert fusion.background_stats(np.zeros(0), [2.0, 4.0, 9.0]).bm25_floor == 0.0  # the user's own query
+    assert fusion.background_stats(np.zeros(0), [], floor_at_median=True).bm25_floor == 0.0
+
+
 def test_background_stats() -> None:
     bg = fusion.background_stats(np.array([0.1, 0.3]), [0.0, 2.0, 4.0, 9.0])
     assert bg.dense_mean == pytest.approx(0.2) and bg.dense_std == pytest.approx(0.1)
