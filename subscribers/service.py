@@ -16,7 +16,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from croniter import croniter
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import select
+from sqlalchemy import column, select, table
 from sqlalchemy.orm import Session, contains_eager
 
 from subscribers.db import utcnow
@@ -108,13 +108,14 @@ def _choice(value: str, allowed: Sequence[str], what: str) -> str:
     return value
 
 
-def _known_profiles(s: Session, names: Iterable[str]) -> list[str]:
-    from matching.store import ProfileRow  # the profiles live in the same database
+_PROFILES = table("matching_profiles", column("name"))  # matching's table, in the same database: read by name only
 
+
+def _known_profiles(s: Session, names: Iterable[str]) -> list[str]:
     wanted = list(dict.fromkeys(n.strip() for n in names if n.strip()))
     if not wanted:
         raise SubscriberError("a subscription needs at least one profile")
-    have = set(s.scalars(select(ProfileRow.name).where(ProfileRow.name.in_(wanted))))
+    have = set(s.scalars(select(_PROFILES.c.name).where(_PROFILES.c.name.in_(wanted))))
     missing = [n for n in wanted if n not in have]
     if missing:
         raise NotFound(f"unknown profile(s): {', '.join(missing)} (patentsift profile list shows the stored ones)")
