@@ -23,9 +23,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harvest.files import iter_raw_documents  # noqa: E402
-from harvest.formats import parse_raw  # noqa: E402
-from harvest.raw import RawDocument, Reject  # noqa: E402
+from harvest.ingest import parse_path  # noqa: E402
 from matching.embedding_cache import EmbeddingCache  # noqa: E402
 from matching.embeddings import TorchEmbedder, load_embedder, resolve_model  # noqa: E402
 
@@ -36,18 +34,11 @@ def fixture_texts(n: int) -> tuple[list[str], int]:
     """n texts (titles + abstracts first) and how many of them are distinct."""
     full: list[str] = []
     variants: list[str] = []
-    for item in iter_raw_documents(DATA):
-        if not isinstance(item, RawDocument):
-            continue
-        try:
-            docs = parse_raw(item)
-        except Reject:
-            continue
-        for doc in docs:
-            title, abstract = doc.title().strip(), " ".join(doc.abstract().split())
-            if title and abstract:
-                full.append(f"{title}\n{abstract}")
-                variants += [abstract, title]
+    for doc in parse_path(DATA):
+        title, abstract = doc.title().strip(), " ".join(doc.abstract().split())
+        if title and abstract:
+            full.append(f"{title}\n{abstract}")
+            variants += [abstract, title]
     pool = list(dict.fromkeys(full + variants))
     texts = (pool * (n // max(1, len(pool)) + 1))[:n]
     return texts, len(set(texts))

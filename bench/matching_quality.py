@@ -19,9 +19,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harvest.files import iter_raw_documents  # noqa: E402
-from harvest.formats import parse_raw  # noqa: E402
-from harvest.raw import RawDocument, Reject  # noqa: E402
+from harvest.ingest import parse_path  # noqa: E402
 from index.embedded import EmbeddedIndex  # noqa: E402
 from index.model import PatentDocument  # noqa: E402
 from matching.engine import MatchingEngine, Prepared, RunReport  # noqa: E402
@@ -75,14 +73,9 @@ METHODS = {"bm25": {"lexical": 1.0}, "dense": {"dense": 1.0}, "hybrid": None}
 
 def load_corpus(root: Path) -> list[PatentDocument]:
     docs: dict[str, PatentDocument] = {}
-    for item in iter_raw_documents(root):
-        if isinstance(item, RawDocument):
-            try:
-                for d in parse_raw(item, fetched_at="2026-01-01T00:00:00+00:00"):
-                    if d.ipc and (d.title() or d.abstract()):
-                        docs.setdefault(d.id, d)
-            except Reject:
-                pass
+    for d in parse_path(root, fetched_at="2026-01-01T00:00:00+00:00"):
+        if d.ipc and (d.title() or d.abstract()):
+            docs.setdefault(d.id, d)
     return list(docs.values())
 
 

@@ -5,11 +5,11 @@ Used by the CLI for local files and by the Scrapy pipelines for downloaded ones 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harvest.files import iter_file, walk
+from harvest.files import iter_file, iter_raw_documents, walk
 from harvest.formats import parse_raw
 from harvest.raw import RawDocument, Reject, RejectRecord
 from harvest.state import HarvestState
@@ -50,6 +50,16 @@ class IngestReport:
         if len(self.rejects) > max_rejects:
             lines.append(f"  ... and {len(self.rejects) - max_rejects} more")
         return "\n".join(lines)
+
+
+def parse_path(path: Path, *, fetched_at: str | None = None) -> Iterator[PatentDocument]:
+    """Every document a file, zip or directory holds, parsed; rejects are skipped (ingest_path records them)."""
+    for item in iter_raw_documents(path):
+        if isinstance(item, RawDocument):
+            try:
+                yield from parse_raw(item, fetched_at=fetched_at)
+            except Reject:
+                continue
 
 
 def file_fingerprint(path: Path) -> str:

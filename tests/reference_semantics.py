@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 from index.analysis import analyze, is_cjk
 from index.classification import class_matches, normalize_class_query
@@ -60,3 +61,17 @@ def matches(q: Query, doc: PatentDocument) -> bool:
     if isinstance(q, Prefix) and not is_cjk(q.text):
         return any(t.startswith(q.text.lower()) for s in streams for t in s)
     return any(_has_run(s, analyze(q.text)) for s in streams)
+
+
+def expected_facets(docs: list[PatentDocument]) -> dict[str, list[tuple[str, int]]]:
+    """Facet counts (top 20, count desc then value) computed straight from the documents."""
+    counts: dict[str, Counter[str]] = {k: Counter() for k in ("ipc", "cpc", "applicant", "year", "country", "kind")}
+    for d in docs:
+        f = index_fields(d)
+        counts["ipc"].update(f["ipc_subclass"])
+        counts["cpc"].update(f["cpc_subclass"])
+        counts["applicant"].update(f["applicant_norm"])
+        counts["year"].update([str(f["year"])] if f["year"] else [])
+        counts["country"].update([f["cc"]])
+        counts["kind"].update([f["kind"]] if f["kind"] else [])
+    return {k: sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))[:20] for k, c in counts.items()}

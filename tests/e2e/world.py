@@ -8,9 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from distribution.curation import enqueue_new_matches
-from harvest.files import iter_raw_documents
-from harvest.formats import parse_raw
-from harvest.raw import RawDocument, Reject
+from harvest.ingest import parse_path
 from index.embedded import EmbeddedIndex
 from index.model import PatentDocument
 from matching.engine import MatchingEngine
@@ -33,14 +31,7 @@ class World:
 
 
 def sample_documents() -> list[PatentDocument]:
-    docs: list[PatentDocument] = []
-    for item in iter_raw_documents(SAMPLE_DATA / "uspto"):
-        if isinstance(item, RawDocument):
-            try:
-                docs.extend(parse_raw(item))
-            except Reject:
-                pass  # sequence listings and other non-patent parts of the weekly files
-    return docs
+    return list(parse_path(SAMPLE_DATA / "uspto"))  # sequence listings and other rejects are skipped
 
 
 def build_world(data_dir: Path) -> World:

@@ -8,7 +8,6 @@ scored queries compare sets, non-scored ones compare order too.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -20,7 +19,6 @@ from harvest.formats import parse_raw
 from harvest.raw import RawDocument, Reject
 from index.analysis import analyze
 from index.base import Filters, Index, SearchRequest
-from index.fields import index_fields
 from index.model import PatentDocument
 from index.query.ast import (
     MatchAll,
@@ -29,7 +27,7 @@ from index.query.ast import (
 )
 from index.query.parser import parse_query
 from tests.integration.es_support import unique_prefix
-from tests.reference_semantics import matches
+from tests.reference_semantics import expected_facets, matches
 
 BACKENDS = ["embedded", "es"]
 
@@ -159,17 +157,9 @@ def test_query_hits(backend: Index, corpus: list[PatentDocument], text: str, at_
 
 def test_facets(backend: Index, corpus: list[PatentDocument]) -> None:
     result = backend.search(SearchRequest(MatchAll(), facets=FACETS, limit=0))
-    counts: dict[str, Counter[str]] = {name: Counter() for name in FACETS}
-    for d in corpus:
-        f = index_fields(d)
-        counts["ipc"].update(f["ipc_subclass"])
-        counts["cpc"].update(f["cpc_subclass"])
-        counts["applicant"].update(f["applicant_norm"])
-        counts["year"].update([str(f["year"])] if f["year"] else [])
-        counts["country"].update([f["cc"]])
-        counts["kind"].update([f["kind"]] if f["kind"] else [])
+    expected = expected_facets(corpus)
     for name in FACETS:
-        want = sorted(counts[name].items(), key=lambda kv: (-kv[1], kv[0]))[:20]
+        want = expected[name]
         got = [(v.value, v.count) for v in result.facets[name]]
         assert got == want, name
 

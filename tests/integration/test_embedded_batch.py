@@ -11,9 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from harvest.files import iter_raw_documents
-from harvest.formats import parse_raw
-from harvest.raw import RawDocument, Reject
+from harvest.ingest import parse_path
 from index.analysis import MAX_TOKEN_LENGTH, analyze_spans
 from index.base import Filters, SearchRequest
 from index.embedded import EmbeddedIndex
@@ -45,13 +43,8 @@ QUERIES = [
 @pytest.fixture(scope="module")
 def corpus(shared_patents: Path) -> list[PatentDocument]:
     docs: dict[str, PatentDocument] = {}
-    for item in iter_raw_documents(shared_patents):
-        if isinstance(item, RawDocument):
-            try:
-                for d in parse_raw(item, fetched_at="2026-01-01T00:00:00+00:00"):
-                    docs.setdefault(d.id, d)
-            except Reject:
-                pass
+    for d in parse_path(shared_patents, fetched_at="2026-01-01T00:00:00+00:00"):
+        docs.setdefault(d.id, d)
     assert len(docs) >= 100
     return list(docs.values())
 

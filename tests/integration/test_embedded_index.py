@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import re
 import sqlite3
-from collections import Counter
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -19,7 +18,6 @@ from harvest.raw import RawDocument, Reject
 from index.analysis import analyze
 from index.base import Filters, IndexError_, SearchRequest
 from index.embedded import EmbeddedIndex
-from index.fields import index_fields
 from index.model import PatentDocument
 from index.query.ast import (
     And,
@@ -89,7 +87,7 @@ def _search(ix: EmbeddedIndex, query: str | Query, **kw: object) -> list[str]:
     return [h.id for h in ix.search(SearchRequest(q, limit=1000, **kw)).hits]  # type: ignore[arg-type]
 
 
-from tests.reference_semantics import matches  # noqa: E402
+from tests.reference_semantics import expected_facets, matches  # noqa: E402
 
 # Every node type on every field it applies to, booleans and NOT; each must find at least one document.
 QUERIES = [
@@ -189,24 +187,11 @@ def test_offset_and_cursor_pages_give_the_same_sequence(index: EmbeddedIndex, te
     assert pages == -(-len(everything) // 3)
 
 
-def _facet_counts(docs: list[PatentDocument]) -> dict[str, list[tuple[str, int]]]:
-    counts: dict[str, Counter[str]] = {k: Counter() for k in ("ipc", "cpc", "applicant", "year", "country", "kind")}
-    for d in docs:
-        f = index_fields(d)
-        counts["ipc"].update(f["ipc_subclass"])
-        counts["cpc"].update(f["cpc_subclass"])
-        counts["applicant"].update(f["applicant_norm"])
-        counts["year"].update([str(f["year"])] if f["year"] else [])
-        counts["country"].update([f["cc"]])
-        counts["kind"].update([f["kind"]] if f["kind"] else [])
-    return {k: sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))[:20] for k, c in counts.items()}
-
-
 @pytest.mark.parametrize("text", ["*", "pd:2013 AND NOT ipc:H01L", "battery OR 显示设备"])
 def test_facets_count_the_whole_result_set(index: EmbeddedIndex, docs: list[PatentDocument], text: str) -> None:
     q = MatchAll() if text == "*" else parse_query(text)
     result = index.search(SearchRequest(q, facets=("ipc", "cpc", "applicant", "year", "country", "kind"), limit=1))
-    want = _facet_counts([d for d in docs if matches(q, d)])
+    want = expected_facets([d for d in docs if matches(q, d)])
     assert {k: [(v.value, v.count) for v in vs] for k, vs in result.facets.items()} == want
     assert len(result.hits) == 1 and result.total > 1
 

@@ -10,9 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harvest.files import iter_raw_documents
-from harvest.formats import parse_raw
-from harvest.raw import RawDocument, Reject
+from harvest.ingest import parse_path
 from index.model import PatentDocument
 from matching.embeddings import (
     BackendUnavailable,
@@ -42,15 +40,8 @@ PARAPHRASES = {
 def documents(shared_patents: Path) -> dict[str, PatentDocument]:
     """Every parseable document of the fixtures, by id (first occurrence)."""
     docs: dict[str, PatentDocument] = {}
-    for item in iter_raw_documents(shared_patents):
-        if not isinstance(item, RawDocument):
-            continue
-        try:
-            parsed = parse_raw(item)
-        except Reject:
-            continue
-        for doc in parsed:
-            docs.setdefault(doc.id, doc)
+    for doc in parse_path(shared_patents):
+        docs.setdefault(doc.id, doc)
     return docs
 
 

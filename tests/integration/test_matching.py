@@ -8,9 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harvest.files import iter_raw_documents
-from harvest.formats import parse_raw
-from harvest.raw import RawDocument, Reject
+from harvest.ingest import parse_path
 from index.embedded import EmbeddedIndex
 from index.model import PatentDocument, PublicationNumber
 from matching.engine import EngineOptions, MatchingEngine
@@ -24,13 +22,8 @@ N_DOCS = 40
 def corpus(shared_patents: Path) -> list[PatentDocument]:
     """Real documents: every semiconductor (H01L) one plus others, in file order, up to N_DOCS."""
     docs: dict[str, PatentDocument] = {}
-    for item in iter_raw_documents(shared_patents / "uspto-grant"):
-        if isinstance(item, RawDocument):
-            try:
-                for d in parse_raw(item, fetched_at="2026-01-01T00:00:00+00:00"):
-                    docs.setdefault(d.id, d)
-            except Reject:
-                pass
+    for d in parse_path(shared_patents / "uspto-grant", fetched_at="2026-01-01T00:00:00+00:00"):
+        docs.setdefault(d.id, d)
     semis = [d for d in docs.values() if any(c.symbol.startswith("H01L") for c in d.ipc)]
     others = [d for d in docs.values() if d not in semis and d.abstract()]
     chosen = (semis + others)[:N_DOCS]

@@ -10,9 +10,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from harvest.files import iter_raw_documents
-from harvest.formats import parse_raw
-from harvest.raw import RawDocument, Reject
+from harvest.ingest import parse_path
 from index.embedded import EmbeddedIndex
 from index.model import PatentDocument
 from patentsift.config import Config
@@ -26,14 +24,7 @@ PASSWORD = "correct horse battery"
 
 
 def sample_documents() -> list[PatentDocument]:
-    docs: list[PatentDocument] = []
-    for item in iter_raw_documents(SAMPLE_DATA / "uspto"):
-        if isinstance(item, RawDocument):
-            try:
-                docs.extend(parse_raw(item))
-            except Reject:
-                pass  # sequence listings and other non-patent parts of the weekly files
-    return docs
+    return list(parse_path(SAMPLE_DATA / "uspto"))  # sequence listings and other rejects are skipped
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harvest.files import iter_raw_documents
-from harvest.formats import parse_raw
-from harvest.raw import RawDocument, Reject
+from harvest.ingest import parse_path
 from matching.embedding_cache import EmbeddingCache
 from matching.embeddings import Embedder, document_text, load_embedder
 
@@ -35,12 +33,7 @@ def texts_by_id(shared_patents: Path) -> dict[str, str]:
     """document_text of the US application weekly sample of 2004 (two of its documents share their text)."""
     weekly = shared_patents / "uspto-application" / "weekly" / "pa040101.publications_sample_2004.xml"
     out: dict[str, str] = {}
-    for item in iter_raw_documents(weekly):
-        if isinstance(item, RawDocument):
-            try:
-                out.update({d.id: document_text(d) for d in parse_raw(item)})
-            except Reject:
-                continue
+    out.update({d.id: document_text(d) for d in parse_path(weekly)})
     return out
 
 

@@ -12,9 +12,7 @@ from distribution.digest import Digest, DigestGroup, digest_item, split_marks
 from distribution.ipc_titles import IPC_SUBCLASS_TITLES, subclass_title
 from distribution.links import office_link
 from distribution.render import period_label, render_digest
-from harvest.files import iter_raw_documents
-from harvest.formats import parse_raw
-from harvest.raw import RawDocument
+from harvest.ingest import parse_path
 from index.model import PatentDocument, PublicationNumber
 
 UNSUB = "https://news.example.org/unsubscribe?token=abc.def"
@@ -24,12 +22,7 @@ UNSUB = "https://news.example.org/unsubscribe?token=abc.def"
 def docs(shared_patents: Path) -> dict[str, PatentDocument]:
     out: dict[str, PatentDocument] = {}
     for folder in ("uspto-grant/single", "cn", "jp"):
-        for item in iter_raw_documents(shared_patents / folder):
-            if isinstance(item, RawDocument):
-                try:
-                    out.update({d.id: d for d in parse_raw(item)})
-                except Exception:  # noqa: BLE001 - a fixture file this test does not need
-                    pass
+        out.update({d.id: d for d in parse_path(shared_patents / folder)})
     return out
 
 
@@ -129,12 +122,7 @@ def test_subject_counts_one_and_many(docs: dict[str, PatentDocument]) -> None:
 def _every_document(roots: list[Path]) -> list[PatentDocument]:
     out: list[PatentDocument] = []
     for root in roots:
-        for item in iter_raw_documents(root):
-            if isinstance(item, RawDocument):
-                try:
-                    out.extend(parse_raw(item))
-                except Exception:  # noqa: BLE001 - sequence listings, SGML and other unsupported files
-                    pass
+        out.extend(parse_path(root))  # sequence listings, SGML and other unsupported files are skipped
     return out
 
 
