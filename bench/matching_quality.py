@@ -23,7 +23,7 @@ from harvest.ingest import parse_path  # noqa: E402
 from index.embedded import EmbeddedIndex  # noqa: E402
 from index.model import PatentDocument  # noqa: E402
 from matching.engine import MatchingEngine, Prepared, RunReport  # noqa: E402
-from matching.store import MatchStore  # noqa: E402
+from patentsift.wiring import standalone_match_store  # noqa: E402
 from subscribers.profiles import Profile  # noqa: E402
 
 # Official IPC subclass titles (WIPO IPC), for the subclasses that at least two fixture documents carry.
@@ -115,7 +115,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         index = EmbeddedIndex(Path(tmp) / "index.sqlite")
         index.upsert(corpus)
-        store = MatchStore(Path(tmp) / "p.sqlite")
+        store = standalone_match_store(Path(tmp) / "p.sqlite")
         engine = MatchingEngine(index, store, load_embedder(), EmbeddingCache(Path(tmp) / "emb.sqlite"))
         for sub, title in topics.items():
             store.save_profile(Profile(name=f"ipc-{sub}", description=title, threshold=0.0, max_items=1000))

@@ -23,7 +23,7 @@ from bench.matching_quality import IPC_TITLES, load_corpus  # noqa: E402
 from index.embedded import EmbeddedIndex  # noqa: E402
 from index.model import PublicationNumber  # noqa: E402
 from matching.engine import EngineOptions, MatchingEngine  # noqa: E402
-from matching.store import MatchStore  # noqa: E402
+from patentsift.wiring import standalone_match_store  # noqa: E402
 from subscribers.profiles import Profile  # noqa: E402
 
 
@@ -41,7 +41,7 @@ def main() -> None:
     titled = sorted(IPC_TITLES)
     with tempfile.TemporaryDirectory() as tmp:
         index = EmbeddedIndex(Path(tmp) / "index.sqlite")
-        store = MatchStore(Path(tmp) / "p.sqlite")
+        store = standalone_match_store(Path(tmp) / "p.sqlite")
         engine = MatchingEngine(index, store, load_embedder(), EmbeddingCache(Path(tmp) / "emb.sqlite"),
                                 EngineOptions(batch_size=n_docs))
         t0 = time.perf_counter()

@@ -57,13 +57,13 @@ def _port() -> int:
 def setup(tmp: Path, n: int, items: int) -> tuple[str, object, list[str]]:
     from sqlalchemy import insert
 
+    from db import database_url, make_engine
     from distribution.models import ReviewItem
     from harvest.files import iter_raw_documents
     from harvest.formats import parse_raw
     from harvest.raw import RawDocument, Reject
     from index.embedded import EmbeddedIndex
-    from matching.store import MatchStore
-    from subscribers.db import database_url, make_engine
+    from patentsift.wiring import standalone_match_store
     from subscribers.models import Contact, Organization, Outlet, Subscription
 
     docs = {}
@@ -75,7 +75,7 @@ def setup(tmp: Path, n: int, items: int) -> tuple[str, object, list[str]]:
                 pass
     index = EmbeddedIndex(tmp / "index.sqlite")
     index.upsert(docs.values())
-    MatchStore(tmp / "db.sqlite").close()  # migrations
+    standalone_match_store(tmp / "db.sqlite").close()  # migrations
     url = database_url(tmp / "db.sqlite")
     engine = make_engine(url)
     ids = sorted(docs)
@@ -107,8 +107,8 @@ def main() -> None:
 
     from sqlalchemy.orm import sessionmaker
 
+    from db import make_engine
     from distribution.delivery import RetryPolicy, SmtpSettings, adeliver_due
-    from subscribers.db import make_engine
     from subscribers.models import Subscription
 
     port = _port()

@@ -1,5 +1,8 @@
 """The curation queue: new matches wait for a curator (or are auto-approved above a score); every decision is
-audited and fed back to matching as relevance feedback."""
+audited and fed back to matching as relevance feedback.
+
+Commit rule (db/__init__.py): these functions change the caller's session and flush; the caller commits, so a
+decision, its audit event and the feedback it triggers are one transaction."""
 
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ class CurationError(ValueError):
 
 def enqueue_new_matches(session: Session, match_store: Any, now: datetime | None = None) -> list[ReviewItem]:
     """Queue every stored match of each active subscription's profiles not queued for it yet (idempotent);
-    matches scoring at least the subscription's `auto_approve_above` are approved by 'auto'. Commits."""
+    matches scoring at least the subscription's `auto_approve_above` are approved by 'auto'."""
     from matching.store import UnknownProfile
     from subscribers.models import Subscription
 
@@ -35,7 +38,7 @@ def enqueue_new_matches(session: Session, match_store: Any, now: datetime | None
         for name in sub.profile_names or []:
             if name not in cache:
                 try:
-                    cache[name] = match_store.matches(name)
+                    cache[name] = match_store.matches(name, session=session)
                 except UnknownProfile:
                     cache[name] = []
             for m in sorted(cache[name], key=lambda m: m.id):
@@ -54,7 +57,7 @@ def enqueue_new_matches(session: Session, match_store: Any, now: datetime | None
     if auto_ids:
         session.add(AuditEvent(who="auto", at=now, action="approve", item_ids=auto_ids,
                                detail={"reason": "score at or above auto_approve_above"}))
-    session.commit()
+        session.flush()
     return added
 
 
@@ -70,8 +73,9 @@ def queue(session: Session, subscription_id: int | None = None, status: str | No
 
 def decide(session: Session, item_ids: Iterable[int], action: str, who: str, note: str | None = None, *,
            match_store: Any | None = None, now: datetime | None = None) -> list[ReviewItem]:
-    """Apply one action (approve, reject, annotate, pin, unpin) to one or many items, write an AuditEvent and
-    commit; then approve/reject are recorded as curator feedback on the matches (when `match_store` is given)."""
+    """Apply one action (approve, reject, annotate, pin, unpin) to one or many items and write an AuditEvent;
+    approve/reject are recorded as curator feedback on the matches (when `match_store` is given), in the same
+    transaction (the caller commits)."""
     if action not in ACTIONS:
         raise CurationError(f"unknown action {action!r}: use one of {', '.join(ACTIONS)}")
     ids = list(dict.fromkeys(int(i) for i in item_ids))
@@ -89,10 +93,10 @@ def decide(session: Session, item_ids: Iterable[int], action: str, who: str, not
             item.note = note or None
     detail: dict[str, Any] = {"note": note} if note is not None else {}
     session.add(AuditEvent(who=who, at=now, action=action, item_ids=ids, detail=detail))
-    session.commit()
     if match_store is not None and action in _FEEDBACK:
         for match_id in dict.fromkeys(i.match_id for i in items):
-            match_store.add_feedback(match_id, _FEEDBACK[action], source="curator")
+            match_store.add_feedback(match_id, _FEEDBACK[action], source="curator", session=session)
+    session.flush()
     return items
 
 

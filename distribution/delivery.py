@@ -23,20 +23,15 @@ open), and the commits of steps 2 that concurrent workers ask for in the same ev
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import random
 import re
+import ssl
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email import message_from_bytes
-from email.header import Header
 from email.message import Message
-from email.utils import format_datetime, formataddr
-from functools import lru_cache
 from typing import Any
-from urllib.parse import quote, urlencode
 
 import aiosmtplib
 from sqlalchemy import select
@@ -44,8 +39,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from distribution.digest import Digest, DocumentCache, DocumentSource, build_digest, digest_inputs
+from distribution.message import (  # noqa: F401 - message construction lives there; re-exported for callers
+    Links,
+    build_message,
+    digest_message,
+    message_bytes,
+    subscriber_links,
+)
 from distribution.models import Delivery, SentItem
-from distribution.render import RenderedDigest, render_digest
 from index.base import Index
 
 UNFINISHED = ("pending", "sending", "failed_transient")
@@ -87,13 +88,29 @@ class RetryPolicy:
         return d * (0.5 + random.random() / 2)
 
 
+@dataclass
+class DeliverySettings:
+    """Everything a delivery run needs besides the database and the index (built by the shell's wiring)."""
+
+    smtp: SmtpSettings
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    concurrency: int = 8
+    secret: str = ""
+
+
 class SendError(Exception):
-    """A failed SMTP transaction: `permanent` for a 5xx reply, otherwise (4xx, connection lost) worth retrying."""
+    """A failed SMTP transaction: `permanent` for a 5xx reply about the recipient (the contact is flagged),
+    otherwise (4xx, connection lost, timeout) worth retrying."""
 
     def __init__(self, message: str, *, permanent: bool, code: int | None = None) -> None:
         super().__init__(message)
         self.permanent = permanent
         self.code = code
+
+
+class DeliveryHalted(RuntimeError):
+    """The run stopped because the server or our configuration refuses everything (AUTH refused, TLS failure,
+    relay denied, 5xx to every recipient): nobody is flagged, the digests stay due for the next run."""
 
 
 # --- pure parts -----------------------------------------------------------------------------------------------
@@ -108,91 +125,37 @@ def message_id_for(subscription_id: int, period_key: str) -> str:
     return f"<digest.{subscription_id}.{period}.{digest}@patentsift>"
 
 
-@dataclass
-class Links:
-    unsubscribe_url: str  # https link with a signed token (one-click, RFC 8058)
-    unsubscribe_mailto: str
-    manage_url: str
-
-
-def subscriber_links(settings: SmtpSettings, secret: str, subscription_id: int) -> Links:
-    from subscribers.tokens import make_token
-
-    base = settings.base_url.rstrip("/")
-    unsub = make_token(secret, "unsubscribe", subscription_id)
-    manage = make_token(secret, "manage", subscription_id)
-    mailbox = settings.unsubscribe_mailto or settings.from_address
-    return Links(f"{base}/unsubscribe?{urlencode({'token': unsub})}",
-                 f"mailto:{mailbox}?subject={quote('unsubscribe ' + unsub)}",
-                 f"{base}/manage?{urlencode({'token': manage})}")
-
-
-def _header(name: str, value: str, width: int = 78) -> bytes:
-    """One header line: ASCII folded at spaces within `width` where it can be, anything else encoded (RFC 2047)
-    and folded by email.header."""
-    if not value.isascii():
-        return _encoded_header(name, value)
-    lines, line = [], f"{name}:"
-    for word in value.split(" "):
-        if len(line) + 1 + len(word) > width and line.strip(" :") != name:
-            lines.append(line)
-            line = ""
-        line += " " + word
-    return "\r\n".join([*lines, line + "\r\n"]).encode()
-
-
-@lru_cache(maxsize=1024)  # subjects repeat across a run's digests
-def _encoded_header(name: str, value: str) -> bytes:
-    return f"{name}: {Header(value, 'utf-8', header_name=name).encode(linesep=chr(13) + chr(10))}\r\n".encode()
-
-
-def _text_part(text: str, subtype: str) -> bytes:
-    """A text/<subtype> body part in UTF-8, base64 (its lines can never look like a boundary, which has `=_`)."""
-    data = base64.b64encode(text.encode())
-    return b"".join([f'Content-Type: text/{subtype}; charset="utf-8"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
-                     .encode(), *(data[i:i + 76] + b"\r\n" for i in range(0, len(data), 76))])
-
-
-def message_bytes(rendered: RenderedDigest, *, to: str, to_name: str = "", settings: SmtpSettings,
-                  message_id: str, links: Links, when: datetime | None = None) -> bytes:
-    """The digest as an RFC 5322 message: multipart/alternative (text + HTML), or text only when the digest has
-    no HTML; with List-Unsubscribe (RFC 8058 one-click). Written directly (its structure is fixed), several times
-    faster than the email package's generator; `build_message` parses it back for callers that want a Message."""
-    head = [
-        _header("Subject", rendered.subject),
-        _header("From", formataddr((settings.from_name, settings.from_address), "utf-8")),
-        _header("To", formataddr((to_name, to), "utf-8") if to_name else to),
-        _header("Reply-To", settings.reply_to) if settings.reply_to else b"",
-        _header("Date", format_datetime(when or datetime.now(UTC))),
-        _header("Message-ID", message_id),
-        _header("List-Unsubscribe", f"<{links.unsubscribe_url}>, <{links.unsubscribe_mailto}>"),
-        b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\nAuto-Submitted: auto-generated\r\n",
-        b"MIME-Version: 1.0\r\n",
-    ]
-    if rendered.html is None:
-        return b"".join([*head, _text_part(rendered.text, "plain")])
-    boundary = ("=_" + hashlib.sha1(message_id.encode()).hexdigest()).encode()
-    return b"".join([*head, b'Content-Type: multipart/alternative; boundary="', boundary, b'"\r\n\r\n',
-                     b"--", boundary, b"\r\n", _text_part(rendered.text, "plain"),
-                     b"--", boundary, b"\r\n", _text_part(rendered.html, "html"),
-                     b"--", boundary, b"--\r\n"])
-
-
-def build_message(rendered: RenderedDigest, *, to: str, to_name: str = "", settings: SmtpSettings,
-                  message_id: str, links: Links, when: datetime | None = None) -> Message:
-    """`message_bytes` parsed back into an email.message.Message (previews, tests)."""
-    return message_from_bytes(message_bytes(rendered, to=to, to_name=to_name, settings=settings,
-                                            message_id=message_id, links=links, when=when))
-
-
 # --- SMTP -------------------------------------------------------------------------------------------------------
-def _classify(exc: BaseException) -> SendError:
+_ENHANCED = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
+# 5xx replies to RCPT that are about the mailbox itself when the server gives no enhanced status code (RFC 5321)
+_RECIPIENT_CODES = (550, 551, 553)
+
+
+def _recipient_problem(code: int, message: str, stage: str) -> bool:
+    """Whether a 5xx reply is about this one recipient (RFC 3463 class 5.1.x: bad mailbox address, or 5.2.x:
+    mailbox full/disabled), as opposed to the server or our configuration (5.7.x relay or policy, 5.5.x, ...)."""
+    m = _ENHANCED.match(message)
+    if m:
+        return m.group(2) in ("1", "2")
+    return stage == "rcpt" and code in _RECIPIENT_CODES
+
+
+def _classify(exc: BaseException) -> SendError | DeliveryHalted:
+    """A transient SendError (4xx, connection lost, timeout), a permanent one about the recipient, or
+    DeliveryHalted for a failure of the server or of our configuration (which must not flag anyone)."""
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
-        code = exc.recipients[0].code
-        return SendError(f"{code} {exc.recipients[0].message}", permanent=500 <= code < 600, code=code)
-    if isinstance(exc, aiosmtplib.SMTPResponseException) and exc.code > 0:
-        return SendError(f"{exc.code} {exc.message}", permanent=500 <= exc.code < 600, code=exc.code)
-    return SendError(f"{type(exc).__name__}: {exc}", permanent=False)
+        code, message, stage = exc.recipients[0].code, exc.recipients[0].message, "rcpt"
+    elif isinstance(exc, aiosmtplib.SMTPResponseException) and exc.code > 0:
+        code, message = exc.code, exc.message
+        stage = "rcpt" if isinstance(exc, aiosmtplib.SMTPRecipientRefused) else "other"
+    else:
+        return SendError(f"{type(exc).__name__}: {exc}", permanent=False)
+    if not 500 <= code < 600:
+        return SendError(f"{code} {message}", permanent=False, code=code)
+    if _recipient_problem(code, message, stage):
+        return SendError(f"{code} {message}", permanent=True, code=code)
+    return DeliveryHalted(f"the SMTP server refused the message ({code} {message}): a server or configuration "
+                          "problem (relay, sender, policy); nobody was flagged and the digests stay due")
 
 
 class SmtpSender:
@@ -202,14 +165,36 @@ class SmtpSender:
         self.settings = settings
         self.semaphore = asyncio.Semaphore(concurrency)
         self._idle: list[aiosmtplib.SMTP] = []
+        self.accepted = 0  # messages the server took in this run
 
     async def _connect(self) -> aiosmtplib.SMTP:
         s = self.settings
         client = aiosmtplib.SMTP(hostname=s.host, port=s.port, timeout=s.timeout, use_tls=s.security == "tls",
                                  start_tls=True if s.security == "starttls" else False)
-        await client.connect()
-        if s.username:
-            await client.login(s.username, s.password or "")
+        try:
+            await client.connect()
+            if s.username:
+                await client.login(s.username, s.password or "")
+        except ssl.SSLError as exc:
+            client.close()
+            raise DeliveryHalted(f"TLS with {s.host}:{s.port} failed ({exc}): check [smtp] security "
+                                 "(starttls | tls | none) and the server's certificate") from exc
+        except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError,
+                OSError):
+            client.close()
+            raise  # the server is down or went away: transient
+        except aiosmtplib.SMTPResponseException as exc:
+            client.close()
+            if 400 <= exc.code < 500:
+                raise  # e.g. 421 too busy, 454 temporary authentication failure: transient
+            what = "our login" if isinstance(exc, aiosmtplib.SMTPAuthenticationError) or s.username else "us"
+            raise DeliveryHalted(f"the SMTP server {s.host}:{s.port} refused {what} ({exc.code} {exc.message}): "
+                                 "check [smtp] and PATENTSIFT_SMTP_USERNAME / PATENTSIFT_SMTP_PASSWORD; nobody "
+                                 "was flagged and the digests stay due") from exc
+        except aiosmtplib.SMTPException as exc:  # e.g. STARTTLS asked of a server that does not offer it
+            client.close()
+            raise DeliveryHalted(f"connecting to {s.host}:{s.port} failed ({exc}): check [smtp] security "
+                                 "(starttls | tls | none)") from exc
         return client
 
     async def send(self, sender: str, recipient: str, message: Message | bytes) -> None:
@@ -224,6 +209,7 @@ class SmtpSender:
                 client.close()  # never reuse a connection after a failure
             raise _classify(exc) from exc
         self._idle.append(client)
+        self.accepted += 1
 
     async def close(self) -> None:
         while self._idle:
@@ -255,10 +241,48 @@ class DeliveryReport:
     failed_permanent: list[str] = field(default_factory=list)
     failed_transient: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # already final, nothing to send, contact flagged
+    reasons: dict[str, str] = field(default_factory=dict)  # idempotency key -> why it was skipped
+    bounced: list[tuple[int, int | None, str]] = field(default_factory=list)  # (delivery, contact, reply)
 
     def merge(self, other: DeliveryReport) -> None:
-        for name in ("sent", "failed_permanent", "failed_transient", "skipped"):
+        for name in ("sent", "failed_permanent", "failed_transient", "skipped", "bounced"):
             getattr(self, name).extend(getattr(other, name))
+        self.reasons.update(other.reasons)
+
+    def skip(self, key: str, reason: str) -> None:
+        self.skipped.append(key)
+        self.reasons[key] = reason
+
+
+BOUNCE_ALL_MIN = 2  # this many recipient refusals and nothing accepted in one run: the server is at fault
+
+
+def settle_bounces(session: Session, report: DeliveryReport) -> None:
+    """After a run: flag the contacts whose mailbox the server refused, unless it refused every recipient of the
+    run (at least BOUNCE_ALL_MIN, none accepted): that is the server's fault, so nobody is flagged, the digests go
+    back to due and DeliveryHalted is raised. Commits."""
+    from subscribers.models import Contact
+
+    if not report.bounced:
+        return
+    if not report.sent and len(report.bounced) >= BOUNCE_ALL_MIN:
+        for delivery_id, _, _ in report.bounced:
+            row = session.get(Delivery, delivery_id)
+            if row is not None:
+                row.status = "failed_transient"
+        keys = set(report.failed_permanent)
+        report.failed_permanent = []
+        report.failed_transient.extend(sorted(keys))
+        first = report.bounced[0][2]
+        report.bounced = []
+        session.commit()
+        raise DeliveryHalted(f"the SMTP server refused every recipient of this run ({len(keys)}, e.g. {first}): "
+                             "a server or configuration problem; nobody was flagged and the digests stay due")
+    for _, contact_id, reply in report.bounced:
+        contact = session.get(Contact, contact_id) if contact_id is not None else None
+        if contact is not None:
+            contact.flagged, contact.flag_reason = True, f"permanent SMTP failure: {reply}"[:2000]
+    session.commit()
 
 
 class GroupCommit:
@@ -303,14 +327,22 @@ def reserve(session: Session, pairs: Sequence[tuple[Any, str]], index: Index | D
     created = False
     for key, (sub, pk) in by_key.items():
         row = rows.get(key)
-        if (row is not None and row.status in FINAL) or sub.contact.flagged or (
-                row is None and sub.status != "active"):
-            report.skipped.append(key)
+        if row is not None and row.status in FINAL:
+            report.skip(key, "already sent for this period" if row.status == "sent" else
+                        f"failed permanently earlier ({row.last_error or '?'})")
+            continue
+        if sub.contact.flagged:
+            report.skip(key, f"contact flagged ({sub.contact.flag_reason or 'no reason given'}); un-flag it with "
+                        f"`patentsift contact unflag {sub.contact.id}` once the address is fixed")
+            continue
+        if row is None and sub.status != "active":
+            report.skip(key, "not confirmed yet (double opt-in pending)" if sub.status == "pending"
+                        else f"subscription {sub.status}")
             continue
         if row is None:
             digest = build_digest(session, sub, pk, index, inputs=inputs[sub.id])
             if not len(digest):
-                report.skipped.append(key)
+                report.skip(key, "nothing approved for this period (curate it: patentsift review list)")
                 continue
             row = Delivery(subscription_id=sub.id, period_key=pk, idempotency_key=key,
                            message_id=message_id_for(sub.id, pk), status="pending", item_ids=digest.review_ids,
@@ -340,11 +372,8 @@ def make_job(row: Delivery, subscription: Any, digest: Digest, *, settings: Smtp
              now: datetime | None) -> Job:
     """Render a reserved digest and serialize its message."""
     contact = subscription.contact
-    links = subscriber_links(settings, secret, subscription.id)
-    rendered = render_digest(digest, unsubscribe_url=links.unsubscribe_url, manage_url=links.manage_url,
-                             fmt=subscription.format)
-    msg = message_bytes(rendered, to=contact.email, to_name=contact.name, settings=settings,
-                        message_id=row.message_id, links=links, when=now)
+    msg = digest_message(subscription, digest, settings=settings, secret=secret, message_id=row.message_id,
+                         when=now)
     keys = list(dict.fromkeys(k for item in digest.items for k in item.keys))
     return Job(row.id, subscription.id, contact.id, contact.email, msg, keys, row)
 
@@ -368,29 +397,29 @@ async def send_job(session: Session, sender: SmtpSender, job: Job, settings: Smt
                    report: DeliveryReport, on_sent: Callable[[Job], None] | None = None,
                    committer: GroupCommit | None = None) -> None:
     """Send one digest following the protocol in the module docstring."""
-    from subscribers.models import Contact
-
     commit = (committer or GroupCommit(session)).commit
     row = session.get(Delivery, job.delivery_id)
     assert row is not None
     for attempt in range(1, policy.max_attempts + 1):
         if row.status in FINAL:  # another worker (or run) finished it
-            report.skipped.append(row.idempotency_key)
+            report.skip(row.idempotency_key, "already sent for this period")
             return
         try:
             async with sender.semaphore:
                 row.status, row.attempts = "sending", row.attempts + 1
                 await commit()
                 await sender.send(settings.from_address, job.recipient, job.message)
+        except DeliveryHalted as exc:
+            row.status, row.last_error = "failed_transient", str(exc)[:2000]
+            await commit()
+            raise
         except SendError as exc:
             row.last_error = str(exc)[:2000]
             if exc.permanent:
                 row.status = "failed_permanent"
-                contact = session.get(Contact, job.contact_id) if job.contact_id is not None else None
-                if contact is not None:
-                    contact.flagged, contact.flag_reason = True, f"permanent SMTP failure: {exc}"[:2000]
                 await commit()
                 report.failed_permanent.append(row.idempotency_key)
+                report.bounced.append((row.id, job.contact_id, str(exc)))
                 return
             row.status = "failed_transient"
             await commit()
@@ -417,9 +446,23 @@ async def send_jobs(session: Session, jobs: Iterable[Job], settings: SmtpSetting
     try:
         await asyncio.gather(*(send_job(session, sender, j, settings, policy, report, committer=committer)
                                for j in jobs))
+    except DeliveryHalted:
+        _unbounce(session, report)
+        raise
     finally:
         await sender.close()
+    settle_bounces(session, report)
     return report
+
+
+def _unbounce(session: Session, report: DeliveryReport) -> None:
+    """A halted run flags nobody: its refused digests go back to due."""
+    for delivery_id, _, _ in report.bounced:
+        row = session.get(Delivery, delivery_id)
+        if row is not None:
+            row.status = "failed_transient"
+    report.bounced = []
+    session.commit()
 
 
 def unfinished(session: Session) -> list[Delivery]:
@@ -477,12 +520,24 @@ async def adeliver_due(session: Session, now: datetime, *, index: Index, setting
             for _ in range(concurrency):
                 tasks.create_task(consume())
     except ExceptionGroup as group:  # callers catch the failure's own type (the others were cancelled)
+        if isinstance(group.exceptions[0], DeliveryHalted):
+            _unbounce(session, report)
         raise group.exceptions[0] from group
     finally:
         await sender.close()
+    settle_bounces(session, report)
     return report
 
 
 def deliver_due(session: Session, now: datetime, **kwargs: Any) -> DeliveryReport:
-    """Synchronous entry point (CLI, scheduler): see `adeliver_due`."""
+    """Synchronous form of `adeliver_due`."""
     return asyncio.run(adeliver_due(session, now, **kwargs))
+
+
+def deliver(session: Session, now: datetime, *, index: Index, settings: DeliverySettings,
+            subscriptions: Iterable[tuple[Any, str]] | None = None) -> DeliveryReport:
+    """THE delivery run (`digest send`, `run-once`, the scheduler): every due and unfinished digest, with the
+    configured retry policy. `session` must not be inside a `begin()` block: delivery commits its own steps.
+    Raises DeliveryHalted when the server or the configuration refuses everything (nothing flagged)."""
+    return deliver_due(session, now, index=index, settings=settings.smtp, secret=settings.secret,
+                       concurrency=settings.concurrency, policy=settings.policy, subscriptions=subscriptions)

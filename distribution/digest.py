@@ -11,7 +11,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import JSON, column, select, table
 from sqlalchemy.orm import Session
 
 from distribution.ipc_titles import subclass_title
@@ -25,6 +25,9 @@ SNIPPET_CHARS = 320
 IN_CHUNK = 500  # ids per `IN (...)` when reading many subscriptions at once
 _MARK = re.compile(r"<mark>(.*?)</mark>", re.S)
 ACTIVE_DELIVERY = ("pending", "sending", "failed_transient")  # reserve their items for themselves
+# the rooms' tables this module reads by name only (no import of matching or subscribers)
+_PROFILES = table("matching_profiles", column("name"), column("spec", JSON))
+_SUBSCRIPTIONS = table("sub_subscriptions", column("id"), column("profile_names", JSON))
 
 
 @dataclass
@@ -95,11 +98,13 @@ class DocumentCache:
 @dataclass
 class DigestInputs:
     """What choosing a subscription's next items reads from the database: its approved review items, the ones
-    promised to its unfinished deliveries, and the item keys it was sent already."""
+    promised to its unfinished deliveries, the item keys it was sent already, and the seed patents of its
+    profiles (never sent back to the subscribers who gave them as examples)."""
 
     approved: list[ReviewItem] = field(default_factory=list)
     reserved: set[int] = field(default_factory=set)
     sent: set[str] = field(default_factory=set)
+    seeds: set[str] = field(default_factory=set)
 
 
 def digest_inputs(session: Session, subscription_ids: Iterable[int]) -> dict[int, DigestInputs]:
@@ -117,7 +122,28 @@ def digest_inputs(session: Session, subscription_ids: Iterable[int]) -> dict[int
         for sub_id, key in session.execute(select(SentItem.subscription_id, SentItem.item_key).where(
                 SentItem.subscription_id.in_(chunk))):
             out[sub_id].sent.add(key)
+        profiles = dict(session.execute(select(_SUBSCRIPTIONS.c.id, _SUBSCRIPTIONS.c.profile_names).where(
+            _SUBSCRIPTIONS.c.id.in_(chunk))).all())
+        seeds = profile_seeds(session, {n for names in profiles.values() for n in names or []})
+        for sub_id, names in profiles.items():
+            out[sub_id].seeds.update(s for n in names or [] for s in seeds.get(n, ()))
     return out
+
+
+def profile_seeds(session: Session, names: Iterable[str]) -> dict[str, list[str]]:
+    """Profile name -> its seed patents (publication numbers as the profile stores them)."""
+    wanted = sorted(set(names))
+    out: dict[str, list[str]] = {}
+    for start in range(0, len(wanted), IN_CHUNK):
+        for name, spec in session.execute(select(_PROFILES.c.name, _PROFILES.c.spec).where(
+                _PROFILES.c.name.in_(wanted[start:start + IN_CHUNK]))):
+            out[name] = [str(s) for s in (spec or {}).get("seeds") or []]
+    return out
+
+
+def worth_sending(subscription: Any, digest: Digest) -> bool:
+    """Whether a digest goes out: it has items, or the subscription asked for one even when nothing is new."""
+    return len(digest) > 0 or bool(getattr(subscription, "send_when_empty", False))
 
 
 def item_keys(doc_id: str, family_id: str | None) -> list[str]:
@@ -204,7 +230,7 @@ def build_digest(session: Session, subscription: Any, period_key: str, index: In
             inputs = digest_inputs(session, [subscription.id])[subscription.id]
         rows = [r for r in inputs.approved if r.id not in inputs.reserved]
         rows.sort(key=lambda r: (not r.pinned, -r.score, r.id))
-        items = _select(rows, index, inputs.sent, limit, language)
+        items = _select(rows, index, inputs.sent | _seed_keys(inputs.seeds, index), limit, language)
     groups: dict[str, list[DigestItem]] = {}
     for item in items:
         groups.setdefault(item.profile, []).append(item)
@@ -227,6 +253,23 @@ def _items(rows: Iterable[ReviewItem], index: Index | DocumentSource, language: 
     return out
 
 
+def _seed_keys(seeds: Iterable[str], index: Index | DocumentSource) -> set[str]:
+    """The item keys of seed patents: the publication (with and without its kind code) and, for a seed in the
+    index, its family; an item with any of these keys is one of the seeds (or of their families)."""
+    keys: set[str] = set()
+    for seed in seeds:
+        keys.add(seed)
+        doc = index.get(seed)
+        if doc is not None:
+            keys.update(item_keys(doc.id, doc.family_id))
+    return keys
+
+
+def _is_seed(doc_id: str, keys: set[str]) -> bool:
+    """A seed given without its kind code (`US-11646472`) names every kind of that publication."""
+    return doc_id in keys or doc_id.rsplit("-", 1)[0] in keys
+
+
 def _select(rows: Sequence[ReviewItem], index: Index | DocumentSource, sent: set[str], limit: int | None,
             language: str) -> list[DigestItem]:
     """Skip items whose publication or family was sent already (or appears twice here), up to `limit`."""
@@ -235,7 +278,7 @@ def _select(rows: Sequence[ReviewItem], index: Index | DocumentSource, sent: set
     for r in rows:
         if limit is not None and len(out) >= limit:
             break
-        if r.doc_id in seen:
+        if r.doc_id in seen or _is_seed(r.doc_id, seen):
             continue
         item = _items([r], index, language)
         if not item or seen.intersection(item[0].keys):

@@ -18,7 +18,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from subscribers.db import Base, UTCDateTime, utcnow
+from db import Base, UTCDateTime, utcnow
+from subscribers.models import Subscription
 
 REVIEW_STATUSES = ("pending", "approved", "rejected")
 DELIVERY_STATUSES = ("pending", "sending", "sent", "failed_permanent", "failed_transient")
@@ -36,7 +37,7 @@ class ReviewItem(Base):
                       CheckConstraint(_in("status", REVIEW_STATUSES), name="status"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    subscription_id: Mapped[int] = mapped_column(ForeignKey("sub_subscriptions.id", ondelete="CASCADE"),
+    subscription_id: Mapped[int] = mapped_column(ForeignKey(Subscription.id, ondelete="CASCADE"),
                                                  index=True)
     match_id: Mapped[int] = mapped_column(Integer)  # matching_matches.id
     doc_id: Mapped[str] = mapped_column(String(64))
@@ -71,7 +72,7 @@ class Delivery(Base):
     __table_args__ = (CheckConstraint(_in("status", DELIVERY_STATUSES), name="status"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    subscription_id: Mapped[int] = mapped_column(ForeignKey("sub_subscriptions.id", ondelete="CASCADE"),
+    subscription_id: Mapped[int] = mapped_column(ForeignKey(Subscription.id, ondelete="CASCADE"),
                                                  index=True)
     period_key: Mapped[str] = mapped_column(String(64))
     idempotency_key: Mapped[str] = mapped_column(String(120), unique=True)  # f"{subscription_id}:{period_key}"
@@ -91,7 +92,7 @@ class SentItem(Base):
     __table_args__ = (UniqueConstraint("subscription_id", "item_key"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    subscription_id: Mapped[int] = mapped_column(ForeignKey("sub_subscriptions.id", ondelete="CASCADE"),
+    subscription_id: Mapped[int] = mapped_column(ForeignKey(Subscription.id, ondelete="CASCADE"),
                                                  index=True)
     item_key: Mapped[str] = mapped_column(String(120))  # doc id or family:<id>
     delivery_id: Mapped[int] = mapped_column(ForeignKey("dist_deliveries.id", ondelete="CASCADE"), index=True)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, Template, select_autoescape
 
@@ -14,6 +16,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "subject": "Patent digest — {period}: {count}",
         "count_one": "1 new publication",
         "count_many": "{n} new publications",
+        "count_zero": "nothing new",
         "heading": "Your patent digest",
         "intro": "{count} selected for you ({period}).",
         "profile": "Interest profile",
@@ -28,12 +31,17 @@ STRINGS: dict[str, dict[str, str]] = {
         "empty": "No new publications this period.",
         "unsubscribe": "Unsubscribe",
         "manage": "Manage subscription",
-        "footer": "You receive this because you subscribed to patent alerts from patentsift.",
+        "footer": "You receive this because you subscribed to patent alerts from {outlet}.",
+        "feedback": "Useful?",
+        "relevant": "Relevant",
+        "not_relevant": "Not relevant",
+        "contact": "Contact",
     },
     "zh": {
         "subject": "专利快讯 — {period}：{count}",
         "count_one": "1 件新公开",
         "count_many": "{n} 件新公开",
+        "count_zero": "无新公开",
         "heading": "您的专利快讯",
         "intro": "为您精选了 {n} 件新公开的专利文献（{period}）。",
         "profile": "关注主题",
@@ -48,9 +56,32 @@ STRINGS: dict[str, dict[str, str]] = {
         "empty": "本期没有新公开的专利。",
         "unsubscribe": "退订",
         "manage": "管理订阅",
-        "footer": "您收到此邮件是因为您订阅了 patentsift 的专利推送服务。",
+        "footer": "您收到此邮件是因为您订阅了{outlet}的专利推送服务。",
+        "feedback": "是否有用？",
+        "relevant": "相关",
+        "not_relevant": "不相关",
+        "contact": "联系方式",
     },
 }
+
+
+@dataclass(frozen=True)
+class OutletIdentity:
+    """Who a digest comes from: the outlet's name, the sender display name in From (default: the outlet's name),
+    a contact address and an optional note for the footer."""
+
+    name: str = "patentsift"
+    sender_name: str = ""
+    contact_address: str = ""
+    footer_note: str = ""
+
+    @property
+    def display_name(self) -> str:
+        return self.sender_name or self.name
+
+
+DEFAULT_IDENTITY = OutletIdentity()
+FeedbackUrl = Callable[[int, bool], str]  # (review item id, relevant) -> the signed link
 
 
 @dataclass
@@ -96,7 +127,7 @@ def period_label(period_key: str, lang: str = "en") -> str:
 
 
 def _count(t: dict[str, str], n: int) -> str:
-    return t["count_one"] if n == 1 else t["count_many"].format(n=n)
+    return t["count_zero"] if n == 0 else t["count_one"] if n == 1 else t["count_many"].format(n=n)
 
 
 def _fmt_date(value: date | None) -> str:
@@ -131,15 +162,27 @@ def _template(name: str) -> Template:
     return _TEMPLATES[name]
 
 
+def render_template(name: str, context: dict[str, Any]) -> str:
+    """One of distribution/templates (confirmation.txt, confirmation.html ...) rendered with `context`."""
+    return _template(name).render(context)
+
+
 def render_digest(digest: Digest, *, unsubscribe_url: str, manage_url: str | None = None,
-                  fmt: str = "html") -> RenderedDigest:
-    """Subject, plain text and (unless fmt == 'text') HTML of a digest, in the digest's language."""
+                  fmt: str = "html", feedback_url: FeedbackUrl | None = None,
+                  identity: OutletIdentity | None = None) -> RenderedDigest:
+    """Subject, plain text and (unless fmt == 'text') HTML of a digest, in the digest's language.
+
+    `feedback_url(review_id, relevant)`: each item gets "relevant" / "not relevant" links (distribution/urls.py);
+    `identity`: the outlet named in the footer. An empty digest (a subscription that asked for one) says so."""
     lang = digest.language if digest.language in STRINGS else "en"
     t = STRINGS[lang]
     n = len(digest)
+    identity = identity or DEFAULT_IDENTITY
     period, count = period_label(digest.period_key, lang), _count(t, n)
     ctx = {"digest": digest, "t": t, "lang": lang, "n": n, "unsubscribe_url": unsubscribe_url,
-           "manage_url": manage_url, "intro": t["intro"].format(n=n, count=count, period=period)}
+           "manage_url": manage_url, "feedback_url": feedback_url, "identity": identity,
+           "footer": t["footer"].format(outlet=identity.name),
+           "intro": period if n == 0 else t["intro"].format(n=n, count=count, period=period)}
     subject = t["subject"].format(n=n, count=count, period=period)
     text = _template("digest.txt").render(ctx)
     html = _template("digest.html").render(ctx) if fmt != "text" else None

@@ -2,11 +2,12 @@
 
 Scrapy runs on a Twisted reactor, and a reactor can be started only ONCE per process: call `crawl` (or
 `crawl_many`, which runs several spiders in that one start) at most once per process. Anything that needs several
-crawls (tests, schedulers) runs each in a subprocess:
+crawls (tests, the scheduler) runs each in its own process (the `patentsift` command, or
+`python -m harvest.crawl uspto URL ... --index DIR --state FILE --downloads DIR` for a bare embedded index).
 
-    python -m harvest.crawl uspto URL [URL ...] --index DIR --state FILE --downloads DIR [-s NAME=VALUE] [-a k=v]
-
-which opens an EmbeddedIndex and a HarvestState at the given paths and prints the CrawlSummary as JSON.
+Behaviour lives in settings, the Scrapy way: the crawl's settings carry the import path of an index factory
+(`PATENTSIFT_INDEX_FACTORY`, a callable taking the crawler's settings and returning an `Index`) and the harvest
+state's path, never live objects; the item pipeline opens both when the spider opens and closes them at its end.
 """
 
 from __future__ import annotations
@@ -83,32 +84,42 @@ def build_settings(downloads_dir: Path | str, overrides: dict[str, Any] | None =
     return settings
 
 
-def crawl_many(jobs: Sequence[tuple[str, list[str]]], index: Any, state: Any, *, downloads_dir: Path | str,
-               settings_overrides: dict[str, Any] | None = None,
+def crawl_many(jobs: Sequence[tuple[str, list[str]]], *, index_factory: str, state_path: Path | str,
+               downloads_dir: Path | str, settings_overrides: dict[str, Any] | None = None,
                spider_args: dict[str, Any] | None = None) -> list[CrawlSummary]:
-    """Run several spiders, e.g. [("uspto", [...]), ("ep", [...])], in one CrawlerProcess (one reactor start)."""
+    """Run several spiders, e.g. [("uspto", [...]), ("ep", [...])], in one CrawlerProcess (one reactor start).
+
+    `index_factory`: import path of a callable `(settings) -> Index` (see module doc); `settings_overrides` may
+    carry whatever that factory reads."""
     for spider, _ in jobs:
         if spider not in SPIDERS:
             raise ValueError(f"unknown spider {spider!r}; known: {sorted(SPIDERS)}")
     _check_reactor_unused()
-    process = CrawlerProcess(build_settings(downloads_dir, settings_overrides))
+    settings = build_settings(downloads_dir, {**(settings_overrides or {}), "PATENTSIFT_INDEX_FACTORY": index_factory,
+                                              "PATENTSIFT_STATE_PATH": str(state_path)})
+    process = CrawlerProcess(settings)
     crawlers = []
     for spider, urls in jobs:
         crawler = process.create_crawler(SPIDERS[spider])
-        # Objects go in after Crawler copied the settings: Settings.copy() deep-copies values.
-        crawler.settings.set("PATENTSIFT_INDEX", index, priority="cmdline")
-        crawler.settings.set("PATENTSIFT_STATE", state, priority="cmdline")
         process.crawl(crawler, start_urls=list(urls), **(spider_args or {}))
         crawlers.append((spider, crawler))
     process.start()
     return [CrawlSummary.from_stats(spider, crawler.stats.get_stats()) for spider, crawler in crawlers]
 
 
-def crawl(spider: str, start_urls: list[str], index: Any, state: Any, *, downloads_dir: Path | str,
-          settings_overrides: dict[str, Any] | None = None, spider_args: dict[str, Any] | None = None) -> CrawlSummary:
-    """Crawl `start_urls` with spider "uspto" or "ep", ingesting into `index`; once per process (see module doc)."""
-    return crawl_many([(spider, start_urls)], index, state, downloads_dir=downloads_dir,
-                      settings_overrides=settings_overrides, spider_args=spider_args)[0]
+def crawl(spider: str, start_urls: list[str], *, index_factory: str, state_path: Path | str,
+          downloads_dir: Path | str, settings_overrides: dict[str, Any] | None = None,
+          spider_args: dict[str, Any] | None = None) -> CrawlSummary:
+    """Crawl `start_urls` with spider "uspto" or "ep"; once per process (see module doc)."""
+    return crawl_many([(spider, start_urls)], index_factory=index_factory, state_path=state_path,
+                      downloads_dir=downloads_dir, settings_overrides=settings_overrides, spider_args=spider_args)[0]
+
+
+def embedded_index_at(settings: Any) -> Any:
+    """Index factory for a bare embedded index at the setting `PATENTSIFT_INDEX_PATH` (`python -m harvest.crawl`)."""
+    from index.embedded import EmbeddedIndex
+
+    return EmbeddedIndex(settings.get("PATENTSIFT_INDEX_PATH"))
 
 
 def _check_reactor_unused() -> None:
@@ -144,17 +155,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="spider argument (since, until, products)")
     opts = parser.parse_args(argv)
 
-    from harvest.state import HarvestState
-    from index.embedded import EmbeddedIndex
-
-    index = EmbeddedIndex(opts.index)
-    state = HarvestState(opts.state)
-    try:
-        summary = crawl(opts.spider, opts.urls, index, state, downloads_dir=opts.downloads,
-                        settings_overrides=_pairs(opts.settings, "-s"), spider_args=_pairs(opts.args, "-a"))
-    finally:
-        state.close()
-        index.close()
+    overrides = {**_pairs(opts.settings, "-s"), "PATENTSIFT_INDEX_PATH": str(opts.index)}
+    summary = crawl(opts.spider, opts.urls, index_factory=f"{__name__}.embedded_index_at", state_path=opts.state,
+                    downloads_dir=opts.downloads, settings_overrides=overrides, spider_args=_pairs(opts.args, "-a"))
     print(json.dumps(summary.to_dict()))
     return 1 if summary.failed else 0
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harvest.files import iter_file, iter_raw_documents, walk
-from harvest.formats import parse_raw
+from harvest.formats import ReferencesOnly, parse_raw
 from harvest.raw import RawDocument, Reject, RejectRecord
 from harvest.state import HarvestState
 from index.base import Index
@@ -25,18 +25,20 @@ class IngestReport:
     documents: int = 0  # patent documents parsed
     indexed: int = 0  # documents the index accepted
     skipped: int = 0  # not patent documents (sequence listings, non-data files): on record, not errors
+    references: int = 0  # publications named by skipped search results/families, kept for a later full fetch
     rejects: list[RejectRecord] = field(default_factory=list)  # documents refused, with file/position/reason
     bytes: int = 0  # bytes of documents read (decompressed)
     unchanged: int = 0  # files already harvested with the same fingerprint: not read again
     resumed: int = 0  # documents passed over because an interrupted run had stored them
 
     def merge(self, other: IngestReport) -> None:
-        for name in ("files", "documents", "indexed", "skipped", "bytes", "unchanged", "resumed"):
+        for name in ("files", "documents", "indexed", "skipped", "references", "bytes", "unchanged", "resumed"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.rejects.extend(other.rejects)
 
-    def summary(self, max_rejects: int = 10) -> str:
-        """A few lines for people: counts, then the first rejects with their place and reason."""
+    def summary(self, max_rejects: int = 0) -> str:
+        """A line of counts for people; with `max_rejects`, the first rejects follow with their place and reason
+        (off by default: callers that list the rejects themselves would print each twice)."""
         head = (
             f"{self.files} file(s) read, {self.unchanged} unchanged; {self.documents} document(s) parsed, "
             f"{self.indexed} indexed, {self.skipped} skipped, {len(self.rejects)} rejected; "
@@ -44,6 +46,8 @@ class IngestReport:
         )
         if self.resumed:
             head += f"; {self.resumed} already stored by an interrupted run"
+        if self.references:
+            head += f"; {self.references} publication reference(s) kept for a later full fetch"
         lines = [head]
         for rec in self.rejects[:max_rejects]:
             lines.append(f"  rejected {rec.file} #{rec.position} @{rec.offset}: {rec.reason}")
@@ -138,6 +142,12 @@ def _ingest_file(path: Path, key: str, fp: str, batch: _Batch, source: str, prog
 def _parse(raw: RawDocument, report: IngestReport, state: HarvestState | None, key: str) -> list[PatentDocument]:
     try:
         docs = parse_raw(raw)
+    except ReferencesOnly as exc:
+        report.references += len(exc.references)
+        if state is not None:
+            state.record_references(key, ((r.id, r.family_id) for r in exc.references))
+        _record(report, state, key, RejectRecord(raw.file, raw.position, raw.offset, exc.reason, exc.skip))
+        return []
     except Reject as exc:
         _record(report, state, key, RejectRecord(raw.file, raw.position, raw.offset, exc.reason, exc.skip))
         return []
@@ -197,6 +207,7 @@ class _Batch:
         if self.state is not None:
             self.state.set_partial(partial, True)
             self.state.set_partial(set(stored) - partial, False)
+            self.state.resolve_references(set(stored) - partial)
 
     def handled(self, stream: str, position: int) -> None:
         self.positions[stream] = position

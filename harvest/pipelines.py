@@ -1,7 +1,7 @@
 """Item pipeline: ingest each downloaded file into the index and record it in HarvestState.
 
-The index and state objects come from the crawler settings `PATENTSIFT_INDEX` / `PATENTSIFT_STATE` (harvest.crawl
-puts them there). Ingestion runs in the crawl's thread: SQLite-backed indexes and state are bound to the thread that
+The pipeline opens the index (through the factory named by the setting `PATENTSIFT_INDEX_FACTORY`) and the harvest
+state (`PATENTSIFT_STATE_PATH`) when the spider opens, and closes them when it closes. Ingestion runs in the crawl's thread: SQLite-backed indexes and state are bound to the thread that
 opened them, so downloads pause while a file is ingested (CONCURRENT_REQUESTS_PER_DOMAIN is small anyway).
 Totals go to the crawl's stats under `patentsift/...`; `harvest.crawl.CrawlSummary` reads them back. Failed
 fetches are recorded as rejects (file = URL, reason) under the key `fetch:URL` and cleared once the file is ingested.
@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from scrapy.exceptions import NotConfigured
+from scrapy.utils.misc import load_object
 
 from harvest.items import DownloadedFile, FailedDownload
 from harvest.raw import RejectRecord
@@ -32,12 +33,19 @@ class IngestPipeline:
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> IngestPipeline:
+        from harvest.state import HarvestState
+
         settings = crawler.settings
-        index, state = settings.get("PATENTSIFT_INDEX"), settings.get("PATENTSIFT_STATE")
-        if index is None or state is None:
-            raise NotConfigured("PATENTSIFT_INDEX and PATENTSIFT_STATE must be set (run crawls via harvest.crawl)")
-        return cls(index, state, crawler.stats, keep_downloads=settings.getbool("KEEP_DOWNLOADS"),
+        factory, state_path = settings.get("PATENTSIFT_INDEX_FACTORY"), settings.get("PATENTSIFT_STATE_PATH")
+        if not factory or not state_path:
+            raise NotConfigured("PATENTSIFT_INDEX_FACTORY and PATENTSIFT_STATE_PATH must be set (see harvest.crawl)")
+        index = load_object(factory)(settings)
+        return cls(index, HarvestState(state_path), crawler.stats, keep_downloads=settings.getbool("KEEP_DOWNLOADS"),
                    batch_size=settings.getint("PATENTSIFT_BATCH_SIZE", 500))
+
+    def close_spider(self, spider: Any = None) -> None:
+        self.state.close()
+        self.index.close()
 
     def process_item(self, item: Any, spider: Any = None) -> Any:
         if isinstance(item, FailedDownload):

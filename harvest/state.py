@@ -42,6 +42,12 @@ CREATE INDEX IF NOT EXISTS rejects_key ON rejects (key);
 CREATE TABLE IF NOT EXISTS partial_documents (
     id TEXT PRIMARY KEY
 );
+CREATE TABLE IF NOT EXISTS pending_references (
+    id TEXT PRIMARY KEY,
+    family_id TEXT,
+    key TEXT NOT NULL,
+    recorded_at TEXT NOT NULL
+);
 """
 
 
@@ -158,6 +164,23 @@ class HarvestState:
             sql = f"SELECT id FROM partial_documents WHERE id IN ({','.join('?' * len(part))})"
             found.update(row[0] for row in self._db.execute(sql, part))
         return found
+
+    # --- references (publications a search result or family names, not yet harvested in full) --------------------
+    def record_references(self, key: str, refs: Iterable[tuple[str, str | None]]) -> None:
+        """Remember (id, family id) pairs that file `key` named without content, for a later full fetch."""
+        now = _now()
+        self._db.executemany(
+            "INSERT OR IGNORE INTO pending_references (id, family_id, key, recorded_at) VALUES (?, ?, ?, ?)",
+            [(i, fam, key, now) for i, fam in refs],
+        )
+
+    def resolve_references(self, ids: Iterable[str]) -> None:
+        """Forget references whose full document is now stored."""
+        self._db.executemany("DELETE FROM pending_references WHERE id = ?", [(i,) for i in ids])
+
+    def pending_references(self) -> list[tuple[str, str | None]]:
+        """(id, family id) of every publication named but not yet stored in full, oldest first."""
+        return self._db.execute("SELECT id, family_id FROM pending_references ORDER BY rowid").fetchall()
 
     def close(self) -> None:
         self._db.close()

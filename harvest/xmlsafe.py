@@ -39,6 +39,9 @@ _PROLOG_TOKEN = re.compile(rb"(<!--.*?-->)|<[A-Za-z_]", re.S)
 _ROOT_START = re.compile(rb"<[A-Za-z_]")
 _FIRST_TAG = re.compile(rb"<(?![?!])")
 _PROLOG_LIMIT = 1_000_000
+_ROOT_NAME = re.compile(rb"<([A-Za-z_][\w.:-]*)")  # the first element of a prolog-less body
+_BOM_WS = b" \t\r\n\x00\xef\xbb\xbf"
+_PARSER_NOISE = re.compile(r"\s*\(<string>, line \d+\)\s*$")
 _BLANK = re.compile(rb"[ \t\r\n\x00\xef\xbb\xbf]*\Z")
 
 MAX_DOCUMENT_BYTES = 128 * 1024 * 1024
@@ -160,14 +163,26 @@ def parse_xml(data: bytes) -> etree._Element:
     except etree.XMLSyntaxError as exc:
         undeclared = {m.group(1) for e in exc.error_log for m in [_UNDECLARED_PREFIX.search(e.message)] if m}
         if not undeclared:
-            raise Reject(f"malformed XML: {exc}") from None
+            raise Reject(syntax_reason(body, exc)) from None
         try:
             root = etree.fromstring(_declare_prefixes(body, undeclared), _parser())
         except etree.XMLSyntaxError as exc2:
-            raise Reject(f"malformed XML: {exc2}") from None
+            raise Reject(syntax_reason(body, exc2)) from None
     if root is None:
         raise Reject("no root element")
     return root
+
+
+def syntax_reason(data: bytes, exc: etree.XMLSyntaxError) -> str:
+    """Why a document does not parse, for people: a cut file says so; lxml's `(<string>, line N)` is dropped."""
+    head = data.lstrip(_BOM_WS)
+    if not head.startswith(b"<") or head.startswith(b"</"):
+        return "truncated: the file starts inside a document"
+    root = _ROOT_NAME.search(_strip_doctype(data))
+    tail = data.rstrip(_BOM_WS)
+    if root and not (tail.endswith(b"</" + root.group(1) + b">") or tail.endswith(b"/>")):
+        return "truncated: the file ends inside a document"
+    return f"malformed XML: {_PARSER_NOISE.sub('', str(exc))}"
 
 
 def collapse_ws(text: str) -> str:

@@ -1,4 +1,5 @@
-"""The one index interface both backends (embedded SQLite, Elasticsearch) implement."""
+"""The one index interface both backends (embedded SQLite, Elasticsearch) implement, and the optional abilities
+a backend may add (small protocols; the conformance suite states which backend offers which)."""
 
 from __future__ import annotations
 
@@ -101,3 +102,27 @@ class Index(Protocol):
         """Documents upserted after sequence number `seq`, oldest first, with their sequence numbers."""
 
     def close(self) -> None: ...
+
+
+# --- optional abilities -------------------------------------------------------------------------------------
+@runtime_checkable
+class BatchLexicalScores(Protocol):
+    """BM25 for many queries over a window of documents at once (matching's fast path)."""
+
+    def lexical_scores(self, queries: Sequence[Query], filters: Filters | None = None, limit: int = 10,
+                       max_seq: int | None = None) -> list[dict[str, float]]: ...
+
+
+@runtime_checkable
+class BatchHighlights(Protocol):
+    """Highlights of many (query, documents) pairs, each document analyzed once for every query."""
+
+    def highlight_many(self, requests: Sequence[tuple[Query, Sequence[PatentDocument]]]
+                       ) -> list[dict[str, dict[str, list[str]]]]: ...
+
+
+@runtime_checkable
+class Rebuildable(Protocol):
+    """Reindexes into a fresh index with the current mapping and swaps it in without downtime."""
+
+    def rebuild(self, mode: str | None = None) -> str: ...

@@ -197,16 +197,25 @@ class PatentDocument:
         return cls(**{k: v for k, v in d.items() if k in known})
 
 
+_IDENTITY = ("publication_date", "application_number", "application_date", "family_id", "lang", "doc_format",
+             "provenance")  # facts about the record: a partial update fills them, never relabels them
+
+
 def merge_documents(base: PatentDocument, update: PatentDocument) -> PatentDocument:
-    """Fill `base` with what a partial `update` carries (non-empty fields win); returns a new document."""
+    """`base` and `update` (two copies of one publication) as one new document: per-language texts are united,
+    `update`'s other non-empty fields win; a partial `update` only adds (never empties or relabels `base`)."""
     merged = dataclasses.replace(base)
+    keep = update.partial and not base.partial
     for f in dataclasses.fields(PatentDocument):
         if f.name in ("pn", "partial"):
             continue
         new = getattr(update, f.name)
-        if isinstance(new, dict) and new:
-            setattr(merged, f.name, {**getattr(base, f.name), **new})
-        elif new not in (None, "", [], {}):
+        if new in (None, "", [], {}):
+            continue
+        old = getattr(base, f.name)
+        if isinstance(new, dict):
+            setattr(merged, f.name, {**old, **new})
+        elif not (keep and f.name in _IDENTITY and old not in (None, "", [], {})):
             setattr(merged, f.name, new)
     merged.partial = base.partial and update.partial
     return merged

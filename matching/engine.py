@@ -5,9 +5,9 @@ profile at once (dense: one matrix product; classes and applicants: inverted map
 best documents per profile, restricted to the batch); fuse (matching.fusion); threshold; hard exclusions; suppress
 duplicate inventions (matching.dedupe), also against what the profile was already sent; explain the kept matches
 only; store the matches and move the watermark in one transaction. A rerun finds nothing new; an interrupted run
-resumes after the last stored batch. Reads through the `Index` interface, plus two batch paths an index may offer
-(the embedded one does): `lexical_scores` (BM25 for many queries at once) and `highlight_many` (each document
-analyzed once for every query); without them, one search per profile does the same.
+resumes after the last stored batch. Reads through the `Index` interface, plus two declared abilities an index may
+offer (index/base.py; the embedded one does): `BatchLexicalScores` (BM25 for many queries at once) and
+`BatchHighlights` (each document analyzed once for every query); without them, one search per profile does the same.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from index.analysis import analyze
-from index.base import Filters, Index, SearchRequest
+from index.base import BatchHighlights, BatchLexicalScores, Filters, Index, SearchRequest
 from index.fields import claims_text
 from index.model import PatentDocument
 from index.query.ast import MatchAll, Or, Query, Term
@@ -42,7 +42,14 @@ _STOP = frozenset(
     "a an and are as at be by for from has have in into is it its of on or that the their this to was were which "
     "with without using used use method methods system systems apparatus device devices thereof such wherein "
     "means based new improved including comprising".split())
-MAX_DESCRIPTION_TERMS = 16
+# Chinese/Japanese descriptions are analyzed into character bigrams (index.analysis): a bigram is a content term
+# unless it is one of these generic words, or straddles a function character (的, 和, の ...: "置的", "的制").
+_CJK_STOP = frozenset(
+    "一种 一个 多个 至少 方法 装置 系统 设备 及其 所述 其中 包括 包含 具有 用于 以及 根据 通过 进行 使用 采用 本发 发明 "
+    "涉及 提供 领域 相关 特别 尤其 例如 所得 用途 应用 或者 如下 方式 其他".split())
+_CJK_FUNCTION_CHARS = frozenset("的了和与及或其之于为是在将被从のにをはがでともへや")
+MAX_DESCRIPTION_TERMS = 16  # Latin-script words
+MAX_DESCRIPTION_BIGRAMS = 32  # CJK bigrams (a run of n characters gives n - 1, half of them across word bounds)
 
 
 class Embedder(Protocol):
@@ -350,9 +357,9 @@ class MatchingEngine:
         batch path when it has one (`lexical_scores`: all profiles at once), else one search per profile."""
         wanted = [p for p in active if "lexical" in p.weights and p.lexical is not None]
         limit = self.options.lexical_limit
-        batch_path = getattr(self.index, "lexical_scores", None)
         out: dict[str, dict[str, float]] = {}
-        if callable(batch_path):
+        if isinstance(self.index, BatchLexicalScores):
+            batch_path = self.index.lexical_scores
             groups: dict[str, list[tuple[Prepared, Filters]]] = defaultdict(list)
             for p in wanted:  # profiles share filters unless their watermarks differ
                 f = lexical_filters(p)
@@ -372,9 +379,8 @@ class MatchingEngine:
     def _highlights(self, wanted: list[tuple[Prepared, list[PatentDocument]]]) -> dict[str, dict[str, Any]]:
         """Profile -> {document id: highlights of its query}: the index's `highlight_many` when it has one
         (each document analyzed once for all profiles), else one highlighting search per profile."""
-        batch_path = getattr(self.index, "highlight_many", None)
-        if callable(batch_path):
-            res = batch_path([(p.lexical, ds) for p, ds in wanted])
+        if isinstance(self.index, BatchHighlights):
+            res = self.index.highlight_many([(p.lexical, ds) for p, ds in wanted])
             return {p.profile.name: r for (p, _), r in zip(wanted, res, strict=True)}
         out: dict[str, dict[str, Any]] = {}
         for p, ds in wanted:
@@ -481,14 +487,37 @@ def _excluded(prof: Profile, i: int, meta: _BatchMeta) -> bool:
 
 
 def lexical_query(profile: Profile) -> Query | None:
-    """The profile's boolean query, or else an OR of its description's content words (BM25 ranks them)."""
+    """The profile's boolean query, or else an OR of its description's content terms (BM25 ranks them)."""
     if profile.query:
         return parse_query(profile.query)
-    words = [w for w in analyze(profile.description) if w not in _STOP and len(w) > 2 and not w.isdigit()]
-    words = list(dict.fromkeys(words))[:MAX_DESCRIPTION_TERMS]
+    words = description_terms(profile.description)
     if not words:
         return None
     terms: list[Query] = [Term(None, w) for w in words if re.fullmatch(r"\w+", w)]
     if not terms:
         return None
     return terms[0] if len(terms) == 1 else Or(tuple(terms))
+
+
+def description_terms(text: str) -> list[str]:
+    """The content terms of a description as the index analyzes them, in order, distinct: words of more than two
+    characters that are not stop words or numbers (at most MAX_DESCRIPTION_TERMS), and CJK bigrams - the index's
+    tokens for Chinese and Japanese - that are not generic (at most MAX_DESCRIPTION_BIGRAMS)."""
+    words: dict[str, None] = {}
+    bigrams: dict[str, None] = {}
+    for token in analyze(text):
+        if _is_cjk_token(token):
+            if (len(bigrams) < MAX_DESCRIPTION_BIGRAMS and token not in _CJK_STOP
+                    and not (len(token) > 1 and _CJK_FUNCTION_CHARS.intersection(token))):
+                bigrams.setdefault(token, None)
+        elif len(words) < MAX_DESCRIPTION_TERMS and token not in _STOP and len(token) > 2 and not token.isdigit():
+            words.setdefault(token, None)
+    return [*words, *bigrams]
+
+
+def _is_cjk_token(token: str) -> bool:
+    return bool(token) and _CJK_CHAR.match(token) is not None
+
+
+_CJK_CHAR = re.compile("[\u1100-\u11ff\u3005-\u3007\u3041-\u30ff\u3131-\u318e\u31f0-\u31ff\u3400-\u4dbf"
+                       "\u4e00-\u9fff\ua960-\ud7ff\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f]")

@@ -1,12 +1,16 @@
 """Matching storage (SQLAlchemy 2.x, SQLite by default): profiles, their vectors and watermarks, matches,
-the invention keys a profile was already sent, and feedback. All table models live in this one module."""
+the invention keys a profile was already sent, and feedback. All table models live in this one module.
+
+`MatchStore` works on the shell's session factory (it opens no engine and runs no migration). Each method takes an
+optional `session`: given one, it works inside the caller's transaction and never commits (the caller opened it,
+the caller commits: see db/__init__.py); without one, it opens its own and commits it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,7 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
-from subscribers.db import Base, database_url, make_engine, upgrade
+from db import Base
 from subscribers.profiles import Profile
 
 
@@ -146,26 +150,24 @@ def _vec(blob: bytes | None) -> np.ndarray | None:
 
 
 class MatchStore:
-    """Profiles, matches and feedback in one database (a path means SQLite; a URL any SQLAlchemy database)."""
+    """Profiles, matches and feedback in the shared database, through the shell's session factory."""
 
-    def __init__(self, path_or_url: Path | str) -> None:
-        self.engine = make_engine(database_url(path_or_url))
-        upgrade(self.engine)  # the shared schema (patentsift/migrations), not create_all
-        self._session = sessionmaker(self.engine, expire_on_commit=False)
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
 
-    def close(self) -> None:
-        self.engine.dispose()
-
-    def __enter__(self) -> MatchStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    @contextmanager
+    def _tx(self, session: Session | None) -> Iterator[Session]:
+        """The caller's session as it is, or a new one committed at the end of the block."""
+        if session is not None:
+            yield session
+            return
+        with self._sessions.begin() as s:
+            yield s
 
     # --- profiles -----------------------------------------------------------------------------------------
-    def save_profile(self, profile: Profile) -> bool:
+    def save_profile(self, profile: Profile, session: Session | None = None) -> bool:
         """Insert or update by name; returns True when new. A changed profile drops its vectors (recomputed)."""
-        with self._session.begin() as s:
+        with self._tx(session) as s:
             row = s.scalar(select(ProfileRow).where(ProfileRow.name == profile.name))
             if row is None:
                 s.add(ProfileRow(name=profile.name, owner=profile.owner, spec=profile.to_dict()))
@@ -176,43 +178,43 @@ class MatchStore:
                 row.calibration = None
             return False
 
-    def delete_profile(self, name: str) -> None:
-        with self._session.begin() as s:
+    def delete_profile(self, name: str, session: Session | None = None) -> None:
+        with self._tx(session) as s:
             row = self._profile_row(s, name)
             for model in (FeedbackRow, InventionKeyRow, MatchRow):
                 s.execute(delete(model).where(model.profile_id == row.id))
             s.delete(row)
 
-    def profiles(self) -> list[Profile]:
-        with self._session() as s:
+    def profiles(self, session: Session | None = None) -> list[Profile]:
+        with self._tx(session) as s:
             return [Profile.from_dict(r.spec) for r in s.scalars(select(ProfileRow).order_by(ProfileRow.name))]
 
-    def profile(self, name: str) -> Profile:
-        return self.state(name).profile
+    def profile(self, name: str, session: Session | None = None) -> Profile:
+        return self.state(name, session).profile
 
-    def state(self, name: str) -> ProfileState:
-        with self._session() as s:
+    def state(self, name: str, session: Session | None = None) -> ProfileState:
+        with self._tx(session) as s:
             r = self._profile_row(s, name)
             return ProfileState(Profile.from_dict(r.spec), r.watermark, r.model_id, _vec(r.base_vector),
                                 _vec(r.vector), r.calibration)
 
     def set_vectors(self, name: str, model_id: str, base: np.ndarray, vector: np.ndarray,
-                    calibration: dict[str, Any]) -> None:
-        with self._session.begin() as s:
+                    calibration: dict[str, Any], session: Session | None = None) -> None:
+        with self._tx(session) as s:
             r = self._profile_row(s, name)
             r.model_id, r.base_vector, r.vector, r.calibration = model_id, _blob(base), _blob(vector), calibration
 
-    def invalidate_vector(self, name: str) -> None:
+    def invalidate_vector(self, name: str, session: Session | None = None) -> None:
         """Forget the adapted vector so the next run recomputes it (after feedback)."""
-        with self._session.begin() as s:
+        with self._tx(session) as s:
             r = self._profile_row(s, name)
             r.vector, r.calibration = None, None
 
-    def watermark(self, name: str) -> int:
-        return self.state(name).watermark
+    def watermark(self, name: str, session: Session | None = None) -> int:
+        return self.state(name, session).watermark
 
-    def set_watermark(self, name: str, seq: int) -> None:
-        with self._session.begin() as s:
+    def set_watermark(self, name: str, seq: int, session: Session | None = None) -> None:
+        with self._tx(session) as s:
             self._profile_row(s, name).watermark = seq
 
     @staticmethod
@@ -223,16 +225,16 @@ class MatchStore:
         return row
 
     # --- matches ------------------------------------------------------------------------------------------
-    def seen_keys(self, name: str) -> set[str]:
+    def seen_keys(self, name: str, session: Session | None = None) -> set[str]:
         """Invention keys of everything already matched for this profile."""
-        with self._session() as s:
+        with self._tx(session) as s:
             pid = self._profile_row(s, name).id
             return set(s.scalars(select(InventionKeyRow.key).where(InventionKeyRow.profile_id == pid)))
 
-    def record_run(self, name: str, matches: Sequence[NewMatch], watermark: int, run_id: str) -> list[int]:
+    def record_run(self, name: str, matches: Sequence[NewMatch], watermark: int, run_id: str, session: Session | None = None) -> list[int]:
         """Store matches and move the watermark in one transaction (all or nothing); skip any already stored."""
         ids: list[int] = []
-        with self._session.begin() as s:
+        with self._tx(session) as s:
             row = self._profile_row(s, name)
             have = set(s.scalars(select(MatchRow.doc_id).where(MatchRow.profile_id == row.id)))
             taken = set(s.scalars(select(InventionKeyRow.key).where(InventionKeyRow.profile_id == row.id)))
@@ -250,9 +252,9 @@ class MatchStore:
             row.watermark = max(row.watermark, watermark)
         return ids
 
-    def matches(self, name: str | None = None, ids: Iterable[int] | None = None) -> list[StoredMatch]:
+    def matches(self, name: str | None = None, ids: Iterable[int] | None = None, session: Session | None = None) -> list[StoredMatch]:
         """Stored matches (of one profile, or the given ids), newest first."""
-        with self._session() as s:
+        with self._tx(session) as s:
             q = select(MatchRow, ProfileRow.name).join(ProfileRow, MatchRow.profile_id == ProfileRow.id)
             if name is not None:
                 q = q.where(ProfileRow.id == self._profile_row(s, name).id)
@@ -267,16 +269,16 @@ class MatchStore:
                            m.created_at, fb.get(m.id)) for m, n in rows]
         return out
 
-    def match(self, match_id: int) -> StoredMatch:
-        found = self.matches(ids=[match_id])
+    def match(self, match_id: int, session: Session | None = None) -> StoredMatch:
+        found = self.matches(ids=[match_id], session=session)
         if not found:
             raise UnknownMatch(match_id)
         return found[0]
 
     # --- feedback -----------------------------------------------------------------------------------------
-    def add_feedback(self, match_id: int, relevant: bool, source: str = "subscriber") -> StoredMatch:
+    def add_feedback(self, match_id: int, relevant: bool, source: str = "subscriber", session: Session | None = None) -> StoredMatch:
         """Record a judgement on a match (the latest one per match counts) and invalidate the adapted vector."""
-        with self._session.begin() as s:
+        with self._tx(session) as s:
             m = s.get(MatchRow, match_id)
             if m is None:
                 raise UnknownMatch(match_id)
@@ -285,11 +287,12 @@ class MatchStore:
             p = s.get(ProfileRow, m.profile_id)
             assert p is not None
             p.vector, p.calibration = None, None
-        return self.match(match_id)
+            s.flush()
+            return self.match(match_id, s)
 
-    def feedback(self, name: str) -> dict[str, bool]:
+    def feedback(self, name: str, session: Session | None = None) -> dict[str, bool]:
         """doc id -> the latest judgement for this profile."""
-        with self._session() as s:
+        with self._tx(session) as s:
             pid = self._profile_row(s, name).id
             rows = s.scalars(select(FeedbackRow).where(FeedbackRow.profile_id == pid).order_by(FeedbackRow.id))
             return {f.doc_id: f.relevant for f in rows}

@@ -16,6 +16,8 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.orm import Session
 
+from patentsift import cli_common
+
 review_app = typer.Typer(no_args_is_help=True, help="Curation queue: enqueue matches, approve, reject, annotate, pin.")
 digest_app = typer.Typer(no_args_is_help=True, help="Digests: preview one, send every due one.")
 
@@ -25,34 +27,19 @@ Note = Annotated[str | None, typer.Option("--note", help="Curator's note shown i
 
 
 def _shell() -> Any:
-    import patentsift.cli as shell  # imported late: the shell imports this module
-
-    return shell
+    return cli_common
 
 
 @contextmanager
 def _session() -> Iterator[Session]:
-    """A session on the shared database; the distribution functions commit their own steps."""
-    from patentsift.db import open_database
-
-    db = open_database(_shell().STATE.cfg)
-    try:
-        with db.session() as s:
-            yield s
-    finally:
-        db.close()
+    """A session in a transaction on the system's database, committed when the command's block ends."""
+    with _shell().STATE.system.database.begin() as s:
+        yield s
 
 
 @contextmanager
 def _store() -> Iterator[Any]:
-    from matching.store import MatchStore
-
-    cfg = _shell().STATE.cfg
-    store = MatchStore(cfg.database)
-    try:
-        yield store
-    finally:
-        store.close()
+    yield _shell().STATE.system.match_store
 
 
 @review_app.command("enqueue")
@@ -124,10 +111,9 @@ def digest_preview(subscription_id: int,
                    period: Annotated[str | None, typer.Option(help="Period key (default: the current one).")]
                    = None) -> None:
     """Render what the subscription's next digest would hold (approved, unsent items) as HTML; sends nothing."""
-    from distribution.delivery import SmtpSettings, subscriber_links
+    from distribution.delivery import subscriber_links
     from distribution.digest import build_digest
     from distribution.render import render_digest
-    from patentsift.config import load_secret_key
     from subscribers.service import NotFound, get_subscription, period_key
 
     shell = _shell()
@@ -137,37 +123,49 @@ def digest_preview(subscription_id: int,
         except NotFound as exc:
             raise shell.fail(str(exc), 1) from None
         pk = period or period_key(sub, datetime.now(UTC))
-        index = shell._open_index()
-        try:
-            digest = build_digest(s, sub, pk, index)
-        finally:
-            index.close()
-        links = subscriber_links(SmtpSettings.from_config(shell.STATE.cfg.smtp), load_secret_key(shell.STATE.cfg),
-                                 sub.id)
+        index = shell.index_or_exit()
+        digest = build_digest(s, sub, pk, index)
+        settings = shell.STATE.system.delivery_settings()
+        links = subscriber_links(settings.smtp, settings.secret, sub.id)
         rendered = render_digest(digest, unsubscribe_url=links.unsubscribe_url, manage_url=links.manage_url)
         out.write_text(rendered.html or "", encoding="utf-8")
         shell.console.print(f"{len(digest)} item(s), subject {escape(rendered.subject)!r} -> {escape(str(out))}")
 
 
 @digest_app.command("send")
-def digest_send(concurrency: Annotated[int | None, typer.Option(help="Parallel SMTP transactions.")] = None) -> None:
-    """Send every due digest (and retry unfinished ones) by SMTP, exactly once per subscription and period."""
-    from distribution.delivery import RetryPolicy, SmtpSettings, deliver_due
-    from patentsift.config import load_secret_key
+def digest_send(
+    subscription: Annotated[list[int] | None, typer.Option(
+        "--subscription", "-s", help="Send this subscription's digest for the current period now, due or not "
+        "(e.g. a new subscription's first digest); repeatable.")] = None,
+) -> None:
+    """Send every due digest (and retry unfinished ones) by SMTP, exactly once per subscription and period;
+    say why each other subscription got nothing."""
+    from distribution.delivery import DeliveryHalted, deliver
+    from patentsift.pipeline import skip_notes
+    from subscribers.service import NotFound, get_subscription, period_key
 
     shell = _shell()
-    cfg = shell.STATE.cfg
-    policy = RetryPolicy(cfg.smtp.max_attempts, cfg.smtp.backoff_base, cfg.smtp.backoff_max)
-    index = shell._open_index()
-    try:
-        with _session() as s:
-            report = deliver_due(s, datetime.now(UTC), index=index, settings=SmtpSettings.from_config(cfg.smtp),
-                                 secret=load_secret_key(cfg), concurrency=concurrency or cfg.smtp.concurrency,
-                                 policy=policy)
-    finally:
-        index.close()
+    system = shell.STATE.system
+    now = datetime.now(UTC)
+    with system.database.session() as s:  # not begin(): delivery commits its own steps
+        pairs = None
+        if subscription:
+            try:
+                subs = [get_subscription(s, i) for i in subscription]
+            except NotFound as exc:
+                raise shell.fail(str(exc), 1) from None
+            pairs = [(sub, period_key(sub, now)) for sub in subs]
+        try:
+            report = deliver(s, now, index=shell.index_or_exit(), settings=system.delivery_settings(),
+                             subscriptions=pairs)
+        except DeliveryHalted as exc:
+            raise shell.fail(f"delivery stopped: {exc}", 4) from None
+        notes = skip_notes(s, now, report) if pairs is None else [
+            f"subscription {k.split(':', 1)[0]} ({k.split(':', 1)[1]}): {r}" for k, r in report.reasons.items()]
     shell.console.print(f"sent {len(report.sent)}, failed permanently {len(report.failed_permanent)}, "
                         f"to retry {len(report.failed_transient)}, skipped {len(report.skipped)}")
+    for line in notes:
+        shell.console.print(f"  {escape(line)}")
     if report.failed_transient:
         raise typer.Exit(3)
 

@@ -14,59 +14,35 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
+from patentsift import cli_common
+
 profile_app = typer.Typer(no_args_is_help=True, help="Interest profiles: add, list, show, validate, preview.")
 
 
 def _shell() -> Any:
-    import patentsift.cli as shell  # imported late: the shell imports this module
-
-    return shell
-
-
-def _store_path() -> str:
-    """The shared database (`database_url`, else data_dir/patentsift.sqlite)."""
-    cfg = _shell().STATE.cfg
-    cfg.data_dir.mkdir(parents=True, exist_ok=True)
-    return cfg.database
+    return cli_common
 
 
 @contextmanager
 def _store() -> Iterator[Any]:
-    from matching.store import MatchStore
-
-    store = MatchStore(_store_path())
-    try:
-        yield store
-    finally:
-        store.close()
+    """The system's match store (it opens its own transactions)."""
+    yield _shell().STATE.system.match_store
 
 
 @contextmanager
 def _engine(store: Any, index: Any) -> Iterator[Any]:
-    """The matching engine with the embedding model when it loads; without it only lexical/class signals count."""
-    from matching.engine import MatchingEngine
-
+    """The system's matching engine; without an embedding model only lexical/class signals count (a warning)."""
     shell = _shell()
-    embedder = cache = None
-    try:
-        from matching.embedding_cache import EmbeddingCache
-        from matching.embeddings import load_embedder
-
-        embedder = load_embedder()
-        cache = EmbeddingCache(shell.STATE.cfg.data_dir / "embedding-cache.sqlite")
-    except Exception as exc:  # noqa: BLE001 - matching still works lexically; say so
-        shell.err.print(f"[yellow]warning:[/yellow] no embedding model ({escape(str(exc))}); "
-                        "matching uses the query, classes and applicants only")
-    yield MatchingEngine(index, store, embedder, cache)
+    engine = shell.STATE.system.matching_engine()
+    for note in shell.STATE.system.notes:
+        shell.err.print(f"[yellow]warning:[/yellow] {escape(note)}")
+    yield engine
 
 
 def _validated(path: Path) -> list[Any]:
     """The profiles in FILE, validated against the index (seed patents must be there); exits on errors."""
-    index = _shell()._open_index()
-    try:
-        return _load_file(path, index)
-    finally:
-        index.close()
+    index = _shell().index_or_exit()
+    return _load_file(path, index)
 
 
 def _load_file(path: Path, index: Any | None) -> list[Any]:
@@ -147,15 +123,12 @@ def profile_preview(
         day = date.fromisoformat(since)
     except ValueError:
         raise shell.fail(f"--since must be a date like 2024-01-31, got {since!r}", 2) from None
-    index = shell._open_index()
-    try:
-        with _store() as store, _engine(store, index) as engine:
-            try:
-                matches = engine.preview(name, day)
-            except UnknownProfile as exc:
-                raise shell.fail(str(exc)) from None
-    finally:
-        index.close()
+    index = shell.index_or_exit()
+    with _store() as store, _engine(store, index) as engine:
+        try:
+            matches = engine.preview(name, day)
+        except UnknownProfile as exc:
+            raise shell.fail(str(exc)) from None
     shell.console.print(f"[bold]{len(matches)}[/bold] documents would match {escape(name)} (not stored)")
     for n, m in enumerate(matches, 1):
         _print_match(n, m.doc.id, m.doc.title(), m.score, m.explanation.to_dict(), m.breakdown)
@@ -182,18 +155,15 @@ def match(
     from matching.store import UnknownProfile
 
     shell = _shell()
-    index = shell._open_index()
-    try:
-        with _store() as store, _engine(store, index) as engine:
-            try:
-                report = engine.run(profile or None)
-            except UnknownProfile as exc:
-                raise shell.fail(str(exc)) from None
-            stored = {i for ids in report.stored.values() for i in ids}
-            titles = {m.doc.id: m.doc.title() for ms in report.matches.values() for m in ms}
-            rows = [m for m in store.matches(ids=stored)] if stored else []
-    finally:
-        index.close()
+    index = shell.index_or_exit()
+    with _store() as store, _engine(store, index) as engine:
+        try:
+            report = engine.run(profile or None)
+        except UnknownProfile as exc:
+            raise shell.fail(str(exc)) from None
+        stored = {i for ids in report.stored.values() for i in ids}
+        titles = {m.doc.id: m.doc.title() for ms in report.matches.values() for m in ms}
+        rows = [m for m in store.matches(ids=stored)] if stored else []
     shell.console.print(f"run {report.run_id}: {report.documents} new documents, {len(rows)} new matches")
     for name in sorted({r.profile for r in rows}):
         shell.console.print(f"\n[bold]{escape(name)}[/bold]")
@@ -228,7 +198,7 @@ def _print_match(n: int, doc_id: str, title: str, score: float, explanation: dic
     ref = f"#{match_id} " if match_id is not None else ""
     shell.console.print(f"{n:>3}. {ref}[cyan]{doc_id}[/cyan] {escape(title)} [dim]({score:.2f})[/dim]")
     for line in describe(Explanation.from_dict(explanation), breakdown):
-        shell.console.print(f"      {shell._rich_snippet(line)}")
+        shell.console.print(f"      {shell.rich_snippet(line)}")
 
 
 def register(app: typer.Typer) -> None:

@@ -14,11 +14,11 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
+from patentsift import cli_common
+
 
 def _shell() -> Any:
-    import patentsift.cli as shell  # imported late: the shell imports this module
-
-    return shell
+    return cli_common
 
 
 def run_once(
@@ -77,15 +77,13 @@ def report(
 ) -> None:
     """Work account for a period: harvested, matches, selected, digests sent/failed, unsubscribes."""
     from distribution.reports import MEASURES, UnknownOutlet, build_report, render_html, write_csv
-    from patentsift.db import open_database
 
     shell = _shell()
     start, end = _day(from_, "--from"), _day(to, "--to")
     if end < start:
         raise shell.fail("--to is before --from", 2)
     cfg = shell.STATE.cfg
-    cfg.data_dir.mkdir(parents=True, exist_ok=True)
-    with open_database(cfg) as db, db.begin() as session:
+    with shell.STATE.system.database.begin() as session:
         try:
             rep = build_report(session, start, end, outlet=outlet, harvest_state=cfg.state_path)
         except UnknownOutlet as exc:

@@ -17,6 +17,8 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.orm import Session
 
+from patentsift import cli_common
+
 outlet_app = typer.Typer(no_args_is_help=True, help="Service outlets.")
 staff_app = typer.Typer(no_args_is_help=True, help="Outlet staff (curators, admins).")
 org_app = typer.Typer(no_args_is_help=True, help="Organizations an outlet serves.")
@@ -25,35 +27,27 @@ subscription_app = typer.Typer(no_args_is_help=True, help="Subscriptions: double
 
 
 def _shell() -> Any:
-    import patentsift.cli as shell  # imported late: the shell imports this module
-
-    return shell
+    return cli_common
 
 
 def _secret() -> str:
-    from patentsift.config import load_secret_key
-
-    return load_secret_key(_shell().STATE.cfg)
+    return _shell().STATE.system.secret
 
 
 @contextmanager
 def _session() -> Iterator[Session]:
     """A transaction on the shared database; subscriber errors become a message and an exit code."""
-    from patentsift.db import open_database
     from subscribers.service import NotFound, StateError, SubscriberError
     from subscribers.tokens import InvalidToken
 
     shell = _shell()
-    db = open_database(shell.STATE.cfg)
     try:
-        with db.begin() as s:
+        with shell.STATE.system.database.begin() as s:
             yield s
     except (NotFound, StateError, InvalidToken) as exc:
         raise shell.fail(str(exc), 1) from None
     except SubscriberError as exc:
         raise shell.fail(str(exc), 2) from None
-    finally:
-        db.close()
 
 
 def _print(text: str) -> None:
@@ -69,6 +63,24 @@ def outlet_add(name: str, region: Annotated[str, typer.Option(help="Region serve
     with _session() as s:
         outlet = create_outlet(s, name, region)
         _print(f"outlet {outlet.id}: {outlet.name}")
+
+
+@outlet_app.command("set")
+def outlet_set(
+    outlet: Annotated[str, typer.Argument(help="Outlet name or id.")],
+    sender_name: Annotated[str | None, typer.Option(
+        help="Display name in the digests' From header (empty: the outlet's name).")] = None,
+    contact_address: Annotated[str | None, typer.Option(help="Contact address shown in the digests' footer.")]
+    = None,
+    footer_note: Annotated[str | None, typer.Option(help="A note shown at the end of the digests' footer.")] = None,
+) -> None:
+    """Set an outlet's identity in its digests and confirmation messages."""
+    from subscribers.service import get_outlet, set_outlet_identity
+
+    with _session() as s:
+        o = set_outlet_identity(s, get_outlet(s, outlet), sender_name=sender_name, contact_address=contact_address,
+                                footer_note=footer_note)
+        _print(f"outlet {o.id}: {o.name}; sender {o.sender_name or o.name!r}; contact {o.contact_address!r}")
 
 
 @outlet_app.command("list")
@@ -132,6 +144,23 @@ def contact_add(
         _print(f"contact {c.id}: {c.email} ({c.language}, {c.timezone}) at {c.organization.name}")
 
 
+@contact_app.command("unflag")
+def contact_unflag(
+    contact: Annotated[str, typer.Argument(help="Contact e-mail address or id.")],
+    org: Annotated[str | None, typer.Option(help="Organization, when the contact's address is ambiguous.")] = None,
+) -> None:
+    """Clear a contact's delivery flag (set by a permanent SMTP failure): digests go to it again from the next
+    run (`patentsift subscription list` shows flagged contacts)."""
+    from subscribers.service import get_contact, get_organization, unflag_contact
+
+    with _session() as s:
+        org_id = get_organization(s, org).id if org else None
+        c = get_contact(s, contact, org_id)
+        reason = c.flag_reason
+        unflag_contact(s, c.id)
+        _print(f"contact {c.id}: {c.email} un-flagged" + (f" (was: {reason})" if reason else " (was not flagged)"))
+
+
 # --- subscriptions ------------------------------------------------------------------------------------------
 @subscription_app.command("add")
 def subscription_add(
@@ -142,19 +171,68 @@ def subscription_add(
     format: Annotated[str, typer.Option("--format", help="html or text.")] = "html",
     auto_approve_above: Annotated[float | None, typer.Option(help="Skip curation for scores above this.")] = None,
     org: Annotated[str | None, typer.Option(help="Organization, when the contact's address is ambiguous.")] = None,
+    send_when_empty: Annotated[bool, typer.Option(
+        "--send-when-empty", help="Send a digest (\"nothing new\") even in a period with nothing approved.")] = False,
+    mail: Annotated[bool, typer.Option("--mail/--no-mail",
+                                       help="Mail the contact the confirmation link (double opt-in).")] = True,
 ) -> None:
-    """Request a subscription (pending) and print the token that confirms it (double opt-in)."""
+    """Request a subscription (pending), mail the contact its confirmation link and print the token that
+    confirms it (double opt-in: it is active once the contact has confirmed)."""
     from subscribers.service import get_contact, get_organization, subscribe
 
     secret = _secret()
     with _session() as s:
         org_id = get_organization(s, org).id if org else None
         sub, token = subscribe(s, secret, get_contact(s, contact, org_id).id, profile, frequency=frequency,
-                               max_items=max_items, format=format, auto_approve_above=auto_approve_above)
+                               max_items=max_items, format=format, auto_approve_above=auto_approve_above,
+                               send_when_empty=send_when_empty)
+        sub_id = sub.id
         _print(f"subscription {sub.id}: {sub.status}, {', '.join(sub.profile_names)} ({sub.frequency}) "
                f"for {sub.contact.email}")
         _print(f"confirm with: patentsift subscription confirm {token}")
         _print(f"token: {token}")
+    if mail:
+        _mail_confirmation(sub_id)
+
+
+def _mail_confirmation(sub_id: int) -> bool:
+    """Mail a pending subscription's confirmation message (after its creation was committed)."""
+    from distribution.confirmation import ConfirmationNotSent, send_confirmation
+
+    settings = _shell().STATE.system.delivery_settings().smtp
+    try:
+        with _session() as s:
+            msg = send_confirmation(s, sub_id, settings=settings, secret=_secret())
+    except ConfirmationNotSent as exc:
+        _print(f"warning: {exc}. The subscription stays pending; once mail works: "
+               f"patentsift subscription resend-confirmation {sub_id}")
+        return False
+    _print(f"confirmation link mailed to {msg.recipient}")
+    return True
+
+
+@subscription_app.command("resend-confirmation")
+def subscription_resend_confirmation(subscription_id: int) -> None:
+    """Mail a pending subscription's confirmation link to its contact again (exit 3 when it could not be sent)."""
+    if not _mail_confirmation(subscription_id):
+        raise _shell().fail("the confirmation message was not sent", 3)
+
+
+@subscription_app.command("set")
+def subscription_set(
+    subscription_id: int,
+    send_when_empty: Annotated[bool | None, typer.Option(
+        "--send-when-empty/--skip-when-empty",
+        help="Send a digest (\"nothing new\") even when nothing was approved, or skip such periods.")] = None,
+) -> None:
+    """Change a subscription's options."""
+    from subscribers.service import get_subscription, set_send_when_empty
+
+    with _session() as s:
+        if send_when_empty is not None:
+            set_send_when_empty(s, subscription_id, send_when_empty)
+        sub = get_subscription(s, subscription_id)
+        _print(f"subscription {sub.id}: {sub.status}, send when empty: {'yes' if sub.send_when_empty else 'no'}")
 
 
 @subscription_app.command("confirm")

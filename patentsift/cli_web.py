@@ -9,11 +9,11 @@ from typing import Annotated, Any
 
 import typer
 
+from patentsift import cli_common
+
 
 def _shell() -> Any:
-    import patentsift.cli as shell  # imported late: the shell imports this module
-
-    return shell
+    return cli_common
 
 
 def serve(

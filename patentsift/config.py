@@ -78,6 +78,8 @@ class Config:
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     database_url: str | None = None  # the shared database (PATENTSIFT_DATABASE_URL); default SQLite in data_dir
     secret_key: str | None = None  # signs subscriber links (PATENTSIFT_SECRET_KEY); see load_secret_key
+    # reverse proxies (IP addresses or networks) whose X-Forwarded-For/-Proto the web app believes; default none
+    trusted_proxies: list[str] = field(default_factory=list)  # PATENTSIFT_TRUSTED_PROXIES (comma-separated)
     source: Path | None = None  # the file this was read from
 
     @property
@@ -151,11 +153,11 @@ def load_config(path: Path | None = None, **overrides: Any) -> Config:
     hv = _section(HarvestConfig, data.pop("harvest", {}), "harvest")
     sched = _section(ScheduleConfig, data.pop("schedule", {}), "schedule")
     smtp = _section(SmtpConfig, data.pop("smtp", {}), "smtp")
-    unknown = set(data) - {"backend", "data_dir", "database_url"}
+    unknown = set(data) - {"backend", "data_dir", "database_url", "trusted_proxies"}
     if unknown:
         raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
     cfg = Config(backend=data.get("backend", "embedded"), elasticsearch=es, harvest=hv, source=source,
-                 database_url=data.get("database_url"))
+                 database_url=data.get("database_url"), trusted_proxies=list(data.get("trusted_proxies", [])))
     cfg.schedule = sched
     cfg.smtp = smtp
     if "data_dir" in data:
@@ -185,6 +187,8 @@ def _apply_env(cfg: Config) -> None:
         cfg.data_dir = Path(env["PATENTSIFT_HOME"]).expanduser()
     cfg.database_url = env.get("PATENTSIFT_DATABASE_URL") or cfg.database_url
     cfg.secret_key = env.get("PATENTSIFT_SECRET_KEY") or cfg.secret_key
+    if env.get("PATENTSIFT_TRUSTED_PROXIES") is not None:
+        cfg.trusted_proxies = [p.strip() for p in env["PATENTSIFT_TRUSTED_PROXIES"].split(",") if p.strip()]
     es = cfg.elasticsearch
     if env.get("PATENTSIFT_ES_URL"):
         es.hosts = [h.strip() for h in env["PATENTSIFT_ES_URL"].split(",") if h.strip()]

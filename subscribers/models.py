@@ -17,10 +17,11 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from subscribers.db import Base, UTCDateTime, utcnow
+from db import Base, UTCDateTime, utcnow
 
 ROLES = ("admin", "staff")
 LANGUAGES = ("zh", "en")
@@ -35,13 +36,18 @@ def _in(column: str, values: tuple[str, ...]) -> str:
 
 
 class Outlet(Base):
-    """A service outlet (a patent office branch or information centre) that serves organizations."""
+    """A service outlet (a patent office branch or information centre) that serves organizations. Its identity
+    in the digests it sends: `sender_name` (the From display name; default: its name), `contact_address` and
+    `footer_note` (the footer)."""
 
     __tablename__ = "sub_outlets"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     region: Mapped[str] = mapped_column(String(200), default="")
+    sender_name: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    contact_address: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    footer_note: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     staff: Mapped[list[StaffUser]] = relationship(back_populates="outlet")
     organizations: Mapped[list[Organization]] = relationship(back_populates="outlet")
@@ -118,8 +124,11 @@ class Subscription(Base):
     format: Mapped[str] = mapped_column(String(8), default="html")
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     auto_approve_above: Mapped[float | None] = mapped_column(Float, nullable=True)  # skip curation above this
+    # a digest even when nothing new was approved (a short "nothing new this period" note)
+    send_when_empty: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    confirmation_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # last mailed
     unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     contact: Mapped[Contact] = relationship(back_populates="subscriptions")

@@ -2,13 +2,15 @@
 
 Every format module exposes `parse(root, raw) -> PatentDocument | list[PatentDocument]` (raising
 `harvest.raw.Reject`), where `root` is the element `harvest.xmlsafe.parse_xml` returned for `raw.data`. A list is
-for responses that carry several documents (an OPS search result).
+for responses that carry several documents (OPS biblio responses). A response that only lists publications (an OPS
+search result or family) raises `ReferencesOnly`: skipped, with the references kept for a later full fetch.
 """
 
 from __future__ import annotations
 
 import importlib
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from lxml import etree
@@ -27,6 +29,8 @@ ROOT_FORMATS = {
     "world-patent-data": "epo_exchange",
     "exchange-document": "epo_exchange",
     "exchange-documents": "epo_exchange",
+    "fulltext-document": "epo_exchange",  # EPO full-text format (FTM), e.g. national publications such as ES
+    "fulltext-documents": "epo_exchange",
     "cn-patent-document": "cnipa",
     "PatentDocumentAndRelated": "cnipa",
     "jp-official-gazette": "jpo",
@@ -34,6 +38,22 @@ ROOT_FORMATS = {
 SKIPPED_ROOTS = {
     "sequence-cwu": "sequence listing (us-sequence-listing), not a patent document",
 }
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A publication a response names without its content (DOCDB id and family), to fetch in full later."""
+
+    id: str
+    family_id: str | None = None
+
+
+class ReferencesOnly(Reject):
+    """A response that lists publications but holds no document: skipped (not an error), references kept."""
+
+    def __init__(self, reason: str, references: list[Reference]) -> None:
+        super().__init__(reason, skip=True)
+        self.references = references
 
 
 def local_name(tag: object) -> str:

@@ -11,7 +11,6 @@ from collections.abc import Iterable
 
 from lxml import etree
 
-from harvest.xmlsafe import text_of
 from index.classification import Classification
 from index.model import Citation, Claim, PublicationNumber, parse_date
 
@@ -40,8 +39,39 @@ def clean(text: str) -> str:
     return _CJK_GAP.sub("", text) if re.search(rf"[{_CJK}]", text) else text
 
 
+# Inline markup: part of the word or formula around it (`CF<sub>2</sub>=CFR<sub>f</sub>`), never a word break.
+INLINE = frozenset({"b", "i", "u", "o", "sub", "sup", "sub2", "sup2", "smallcaps", "B", "I", "U", "Sub", "Sup",
+                    "claim-ref", "figref", "crossref"})
+
+
+def flat_text(el: etree._Element, sep: str = " ") -> str:
+    """The text under `el` as written, with `sep` around every element that is not inline markup (`p`, `br`,
+    `claim-text` ... separate words; `sub`, `sup`, `i` ... do not); whitespace is left as it is."""
+    if not len(el):
+        return el.text or ""
+    parts: list[str] = []
+    _flatten(el, parts, sep)
+    return "".join(parts)
+
+
+def _flatten(el: etree._Element, parts: list[str], sep: str) -> None:
+    if el.text:
+        parts.append(el.text)
+    for child in el:
+        if isinstance(child.tag, str):
+            block = child.tag not in INLINE
+            if block:
+                parts.append(sep)
+            _flatten(child, parts, sep)
+            if block:
+                parts.append(sep)
+        if child.tail:
+            parts.append(child.tail)
+
+
 def text(el: etree._Element | None) -> str:
-    return clean(text_of(el, " ")) if el is not None else ""
+    """Text of an element, whitespace collapsed, inline markup joined to the word around it."""
+    return clean(flat_text(el)) if el is not None else ""
 
 
 def first_text(el: etree._Element | None, *paths: str) -> str:

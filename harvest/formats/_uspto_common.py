@@ -18,6 +18,7 @@ _DIGITS = re.compile(r"(\d+)")
 _STEPS: dict[str, tuple[str, ...]] = {}  # path -> its tag steps; () for paths `first` leaves to ElementPath
 _CLAIM_ID = re.compile(r"CLM-0*(\d+)(?:\s*-\s*(?:CLM-)?0*(\d+))?", re.I)
 _LEADING_NUM = re.compile(r"^\s*(\d+)\s*(?:\.?\s*-\s*\d+\s*)?\.\s*")
+_LETTER_CLASS_ZEROS = re.compile(r"(?<=^[A-Z])0+(?=\d)")
 _CANCELED = re.compile(r"^\(?\s*(canceled|cancelled|deleted|withdrawn)\s*\)?\s*\.?$", re.I)
 
 
@@ -214,8 +215,12 @@ def unique_parties(parties: Iterable[Party | None]) -> list[Party]:
 
 # --- classifications -------------------------------------------------------------------------------------
 
+_FIXED_WIDTH_IPC = re.compile(r"^([A-HY]\d\d[A-Z])([ \d]{2}\d)(\d{2,6})$")
+
+
 def ipc_text(text: str, version: str | None = None, first: bool = False) -> Classification | None:
-    """IPC from a string: `A61K 9/20`, `7A61K 9/20` (edition prefix), `A61B005/00`, `A47L  514` (ST.32)."""
+    """IPC from a string: `A61K 9/20`, `7A61K 9/20` (edition prefix), `A61B005/00`, and the fixed-width form of
+    ST.32 and ICE v4.0 (`A47L  514`, `H01L 21302`: subclass, main group right-aligned in 3, then the subgroup)."""
     raw = (text or "").strip()
     if not raw:
         return None
@@ -223,20 +228,42 @@ def ipc_text(text: str, version: str | None = None, first: bool = False) -> Clas
     if m:
         version = version or m.group(1)
         raw = m.group(2)
+    if fixed := _FIXED_WIDTH_IPC.match(raw):
+        raw = f"{fixed.group(1)}{int(fixed.group(2))}/{fixed.group(3)}"
     return Classification.parse(raw, "IPC", version=version or None, first=first)
 
 
 def uspc(text: str, first: bool = False) -> Classification | None:
     """A US class as USPTO writes it (`705 26`, `2611121`, `D 1101`, `257E21006`, `600300000`) -> `705/26`,
     `261/112.1`, `D1/101`, `257/E21.006`, `600/300`."""
-    raw = (text or "").rstrip()
+    raw = _fixed_field(text)
     if not raw.strip() or raw.strip().lower() == "none":
         return None
     cls = raw[:3].replace(" ", "").lstrip("0") or "0"
+    cls = _LETTER_CLASS_ZEROS.sub("", cls)  # design class `D07` is `D7`: one class, one spelling
     rest = raw[3:]
     sub = _uspc_subclass(rest)
     symbol = f"{cls}/{sub}" if sub else cls
     return Classification(scheme="USPC", symbol=symbol, first=first)
+
+
+def fixed_text(el: etree._Element | None) -> str:
+    """The value of a fixed-width field (`707  7`), inner spacing kept, without the whitespace-only text nodes a
+    pretty-printed file puts around its `<PDAT>` leaf."""
+    if el is None:
+        return ""
+    return "".join(t for t in el.itertext() if t.strip())
+
+
+def _fixed_field(text: str | None) -> str:
+    """A fixed-width value (`  81  337`: leading spaces matter) without line breaks; a value broken over lines
+    lost its alignment to indentation, so its class is right-aligned again."""
+    raw = text or ""
+    if "\n" not in raw and "\r" not in raw:
+        return raw.rstrip()
+    value = " ".join(line.strip() for line in re.split(r"[\r\n]+", raw) if line.strip())
+    m = re.match(r"^(\d{1,2}) ", value)
+    return " " * (3 - len(m.group(1))) + value if m else value
 
 
 def uspc_parts(klass: str, subclass: str, first: bool = False) -> Classification | None:

@@ -1,8 +1,10 @@
-"""EPO exchange format: OPS responses (`ops:world-patent-data`) and DOCDB `exchange-document(s)` extracts.
+"""EPO exchange format: OPS responses (`ops:world-patent-data`), DOCDB `exchange-document(s)` extracts and the
+full-text format (`fulltext-document`: OPS full text and FTM files).
 
-OPS biblio responses and search results give one document per `exchange-document` (a search result that lists
-only publication references gives identifier-only partial documents); OPS full-text claims/description
-responses give a `partial=True` document carrying just that part, to be merged into the stored record.
+OPS biblio responses give one document per `exchange-document`; one without bibliographic data (an OPS abstract
+response) and a full-text claims/description response give a `partial=True` document carrying just that part, to
+be merged into the stored record. A search result or family response that lists only publication references holds
+no document: it raises `ReferencesOnly` (skipped, references kept for a later full fetch).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from datetime import date
 
 from lxml import etree
 
+from harvest.formats import Reference, ReferencesOnly
 from harvest.formats import _st36_common as st
 from harvest.raw import RawDocument, Reject
 from index.classification import Classification
@@ -19,19 +22,37 @@ from index.model import Citation, Claim, Party, PatentDocument, Priority, parse_
 
 _FORMAT_PREFERENCE = ("docdb", "epodoc", "original", "docdba")
 _COUNTRY_SUFFIX = re.compile(r"\s*\[([A-Z]{2})\]\s*$")
+# Parts of `bibliographic-data` beyond the publication reference: without any, a document is partial.
+_BIBLIO_PARTS = ("invention-title", "parties", "classifications-ipcr", "classification-ipc", "patent-classifications",
+                 "application-reference", "priority-claims", "references-cited")
 
 
 def parse(root: etree._Element, raw: RawDocument) -> list[PatentDocument]:
     root = st.strip_namespaces(root)
-    source = "epo-ops" if root.tag == "world-patent-data" else "epo-docdb"
+    ops = root.tag == "world-patent-data"
     exchange = [root] if root.tag == "exchange-document" else list(root.iter("exchange-document"))
-    docs = [parse_exchange_document(el, source) for el in exchange]
-    docs += [_fulltext(el) for el in root.iter("fulltext-document")]
-    if not docs:
-        docs = [_search_hit(el) for el in root.iterfind(".//search-result/publication-reference")]
-    if not docs:
-        raise Reject(f"<{root.tag}> holds no exchange-document, fulltext-document or search result")
-    return docs
+    docs = [parse_exchange_document(el, "epo-ops" if ops else "epo-docdb") for el in exchange]
+    docs += [_fulltext(el, "epo-ops" if ops else "epo-ftm") for el in root.iter("fulltext-document")]
+    if docs:
+        return docs
+    for path, what in ((".//search-result", "search result"), (".//patent-family", "family response")):
+        found = root.find(path)
+        if found is not None and (refs := _references(found)):
+            raise ReferencesOnly(f"OPS {what} holds references, not documents", refs)
+    raise Reject(f"<{root.tag}> holds no exchange-document, fulltext-document or search result")
+
+
+def _references(el: etree._Element) -> list[Reference]:
+    """The docdb publication references a search result or family lists (family id from the nearest holder)."""
+    out: dict[str, Reference] = {}
+    for ref in el.iter("publication-reference"):
+        pub = _preferred_id([ref])
+        if not pub.get("country") or not pub.get("number"):
+            continue
+        holder = next((a for a in (ref, *ref.iterancestors()) if a.get("family-id")), None)
+        pn = st.pn_from_parts(pub["country"], pub["number"], pub.get("kind", ""))
+        out.setdefault(pn.docdb, Reference(pn.docdb, holder.get("family-id") if holder is not None else None))
+    return list(out.values())
 
 
 def parse_exchange_document(el: etree._Element, source: str = "epo-docdb") -> PatentDocument:
@@ -44,12 +65,14 @@ def parse_exchange_document(el: etree._Element, source: str = "epo-docdb") -> Pa
     lang = None
     if bib is not None:
         lang = st.lang_code(st.first_text(bib, "language-of-publication")) or _id_lang(bib)
+    partial = bib is None or all(bib.find(part) is None for part in _BIBLIO_PARTS)
     doc = PatentDocument(
         pn=st.pn_from_parts(country, number, el.get("kind") or pub.get("kind", "")),
         publication_date=parse_date(el.get("date-publ")) or parse_date(pub.get("date")),
         family_id=el.get("family-id") or None,
         lang=lang,
-        doc_format=f"{source} exchange-document",
+        doc_format=f"{source} exchange-document" + (" (no bibliographic data)" if partial else ""),
+        partial=partial,
     )
     if bib is not None:
         _bibliographic(bib, doc)
@@ -188,26 +211,39 @@ def _citation(el: etree._Element) -> Citation | None:
     return st.citation_from_element(ref, category) if ref is not None else None
 
 
-def _fulltext(el: etree._Element) -> PatentDocument:
-    """An OPS full-text claims or description response: a partial document for one publication."""
+def _fulltext(el: etree._Element, source: str) -> PatentDocument:
+    """A full-text document (OPS claims/description response, or an FTM file): a partial document carrying its
+    texts (titles and abstracts too, where the FTM file has them) for one publication."""
     pub = _preferred_id(el.findall("bibliographic-data/publication-reference"))
-    if not pub.get("country") or not pub.get("number"):
+    country = pub.get("country") or (el.get("country") or "").upper()
+    number = pub.get("number") or el.get("doc-number") or ""
+    if not country or not number:
         raise Reject("fulltext-document without a publication reference")
-    doc = PatentDocument(pn=st.pn_from_parts(pub["country"], pub["number"], pub.get("kind", "")), partial=True)
+    pn = st.pn_from_parts(country, number, pub.get("kind") or el.get("kind") or "")
+    doc = PatentDocument(pn=pn, publication_date=parse_date(pub.get("date") or el.get("date-publ")), partial=True)
     parts = []
+    for title in el.iterfind("bibliographic-data/invention-title"):
+        if value := st.text(title):
+            doc.titles.setdefault(_text_lang(title.get("lang"), value, country), value)
+    for ab in [*el.findall("abstract"), *el.findall("bibliographic-data/abstract")]:
+        if value := st.paragraphs(ab):
+            doc.abstracts.setdefault(_text_lang(ab.get("lang"), value, country), value)
+    if doc.abstracts:
+        parts.append("abstract")
     claims = _pick_lang(el.findall("claims"))
     if claims is not None:
         doc.claims = _fulltext_claims(claims)
-        doc.claims_lang = st.lang_code(claims.get("lang"), doc.pn.country)
+        doc.claims_lang = st.lang_code(claims.get("lang"), country)
         parts.append("claims")
     description = _pick_lang(el.findall("description"))
     if description is not None:
         doc.description = st.paragraphs(description)
         parts.append("description")
     if not parts:
-        raise Reject(f"fulltext-document for {doc.id} carries neither claims nor description")
-    doc.lang = doc.claims_lang or st.lang_code(description.get("lang") if description is not None else None)
-    doc.doc_format = f"epo-ops fulltext {'+'.join(parts)}"
+        raise Reject(f"fulltext-document for {doc.id} carries neither claims, description nor abstract")
+    doc.lang = doc.claims_lang or st.lang_code(
+        (description.get("lang") if description is not None else None) or el.get("lang"), country)
+    doc.doc_format = f"{source} fulltext {'+'.join(parts)}"
     return doc
 
 
@@ -219,24 +255,15 @@ def _pick_lang(elements: list[etree._Element]) -> etree._Element | None:
 
 
 def _fulltext_claims(claims: etree._Element) -> list[Claim]:
-    """OPS text-only claims: usually one `<claim>` whose text numbers the claims itself (`1. ... 2. ...`)."""
+    """OPS text-only claims: one `<claim>` per claim, or one `<claim>` (or none) whose text or bare `<claim-text>`
+    elements number the claims themselves (`1. ... 2. ...`); unnumbered `<claim-text>` elements are one claim each."""
     claim_els = claims.findall("claim")
-    raw_texts = ["".join(c.itertext()) for c in claim_els]
-    if len(claim_els) == 1:
-        numbered = st.split_numbered_claims(raw_texts[0])
+    if len(claim_els) > 1:
+        texts = [st.text(c) for c in claim_els]
+    else:
+        numbered = st.split_numbered_claims(st.flat_text(claims, "\n"))
         if numbered:
             return st.make_claims(numbered)
-    return st.make_claims((i, st.strip_claim_number(st.clean(t), i)) for i, t in enumerate(raw_texts, 1))
-
-
-def _search_hit(ref: etree._Element) -> PatentDocument:
-    """A search-result entry that lists only the publication reference: identifiers and family, nothing else."""
-    pub = _preferred_id([ref])
-    if not pub.get("country") or not pub.get("number"):
-        raise Reject("OPS search result entry without a docdb publication reference")
-    return PatentDocument(
-        pn=st.pn_from_parts(pub["country"], pub["number"], pub.get("kind", "")),
-        family_id=ref.get("family-id") or None,
-        doc_format="epo-ops search-result",
-        partial=True,
-    )
+        texts = [st.text(t) for t in claims.iter("claim-text") if t.getparent().tag != "claim-text"]
+        texts = texts or [st.text(claims)]
+    return st.make_claims((i, st.strip_claim_number(t, i)) for i, t in enumerate(texts, 1))

@@ -91,21 +91,26 @@ def _ipc(bib: etree._Element) -> list[Classification]:
         ))
     for c in bib.iterfind("classification-ipc"):  # v4.0 and a few v4.1: strings like "A61K 9/20", "7A61K 9/20"
         edition = common.child_text(c, "edition").lstrip("0") or None
-        out.append(common.ipc_text(common.child_text(c, "main-classification"), edition, first=True))
-        out.extend(common.ipc_text(text_of(f), edition) for f in c.iterfind("further-classification"))
+        out.append(common.ipc_text(common.fixed_text(c.find("main-classification")), edition, first=True))
+        out.extend(common.ipc_text(common.fixed_text(f), edition) for f in c.iterfind("further-classification"))
     return common.compact(out)
 
 
 def _cpc(bib: etree._Element) -> list[Classification]:
-    out = []
+    """Main and further CPC, including the symbols of `combination-set`s (each once, in document order)."""
+    out: list[Classification] = []
+    seen: set[str] = set()
     for group, first in (("main-cpc", True), ("further-cpc", False)):
-        for c in bib.iterfind(f"classifications-cpc/{group}/classification-cpc"):
-            out.append(Classification.from_parts(
+        for c in bib.iterfind(f"classifications-cpc/{group}//classification-cpc"):
+            cls = Classification.from_parts(
                 "CPC", *(common.child_text(c, t) for t in _SYMBOL_PARTS),
                 version=common.child_text(c, "cpc-version-indicator/date") or None,
                 value=common.child_text(c, "classification-value") or None,
-                first=first,
-            ))
+                first=first and c.getparent().tag == group,
+            )
+            if c.getparent().tag == group or cls.symbol not in seen:
+                seen.add(cls.symbol)
+                out.append(cls)
     return out
 
 
@@ -124,7 +129,7 @@ def _other_classes(bib: etree._Element) -> list[Classification]:
 
 def _raw_text(el: etree._Element | None) -> str:
     """Text with its inner spacing kept (USPC strings are fixed-width: `707  7`)."""
-    return "".join(el.itertext()) if el is not None else ""
+    return common.fixed_text(el)
 
 
 def _parties(bib: etree._Element) -> tuple[list[Party], list[Party]]:

@@ -8,7 +8,6 @@ from lxml import etree
 
 from harvest.formats import _uspto_common as common
 from harvest.raw import RawDocument, Reject
-from harvest.xmlsafe import text_of
 from index.classification import Classification
 from index.model import Claim, Party, PatentDocument, Priority, PublicationNumber, parse_date
 
@@ -80,9 +79,9 @@ def _ipc(tech: etree._Element | None) -> list[Classification]:
     out = []
     for c in tech.iterfind("classification-ipc"):
         edition = common.child_text(c, "classification-ipc-edition").lstrip("0") or None
-        out.extend(common.ipc_text(text_of(i), edition, first=True)
+        out.extend(common.ipc_text(common.fixed_text(i), edition, first=True)
                    for i in c.iterfind("classification-ipc-primary/ipc"))
-        out.extend(common.ipc_text(text_of(i), edition) for i in c.iterfind("classification-ipc-secondary/ipc"))
+        out.extend(common.ipc_text(common.fixed_text(i), edition) for i in c.iterfind("classification-ipc-secondary/ipc"))
     return common.compact(out)
 
 

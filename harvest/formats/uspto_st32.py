@@ -77,7 +77,7 @@ def _b510(bib: etree._Element) -> list[Classification]:
     out = []
     for tag, first in (("B511", True), ("B512", False)):
         for el in bib.iterfind(f"B500/B510/{tag}"):
-            text = common.child_text(el, ".")
+            text = common.fixed_text(el).strip()  # not collapsed: `H01L 21302` is fixed-width
             if re.fullmatch(r"\d{4}", text):
                 out.append(common.locarno(text, edition, first=first))
             else:
@@ -88,7 +88,7 @@ def _b510(bib: etree._Element) -> list[Classification]:
 def _uspc(bib: etree._Element) -> list[Classification]:
     out = []
     for tag, first in (("B521", True), ("B522", False)):
-        out.extend(common.uspc("".join(el.itertext()), first=first) for el in bib.iterfind(f"B500/B520/{tag}"))
+        out.extend(common.uspc(common.fixed_text(el), first=first) for el in bib.iterfind(f"B500/B520/{tag}"))
     return common.compact(out)
 
 

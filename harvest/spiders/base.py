@@ -87,12 +87,29 @@ class HarvestSpider(scrapy.Spider):
 
     def already_done(self, url: str, fingerprint: str | None) -> bool:
         """True when HarvestState has this URL ingested (at this fingerprint); counts the skip."""
-        state = self.settings.get("PATENTSIFT_STATE")
+        state = self._harvest_state()
         if state is None or not state.is_done(url, fingerprint):
             return False
         self.crawler.stats.inc_value("patentsift/files_skipped")
         self.logger.debug("already harvested, skipping %s", url)
         return True
+
+    def _harvest_state(self) -> Any:
+        """The harvest state at the setting PATENTSIFT_STATE_PATH (read here; the item pipeline writes it)."""
+        if getattr(self, "_state", None) is None:
+            path = self.settings.get("PATENTSIFT_STATE_PATH")
+            if not path:
+                return None
+            from harvest.state import HarvestState
+
+            self._state = HarvestState(path)
+        return self._state
+
+    def closed(self, reason: str) -> None:
+        state = getattr(self, "_state", None)
+        if state is not None:
+            state.close()
+            self._state = None
 
     def save(self, response: Response, relative: str) -> Path:
         """Write the body under the downloads dir (atomically: no half files for the next run to trip on)."""

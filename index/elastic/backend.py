@@ -199,7 +199,7 @@ class ElasticIndex:
         out: dict[str, PatentDocument] = {}
         for d in docs:
             base = out.get(d.id) or stored.get(d.id)
-            out[d.id] = merge_documents(base, d) if (d.partial and base) else d
+            out[d.id] = merge_documents(base, d) if base and (d.partial or base.partial) else d
         return list(out.values())
 
     def _mget(self, ids: list[str], fields: Sequence[str] = ("doc",)) -> dict[str, PatentDocument]:
@@ -300,14 +300,6 @@ class ElasticIndex:
         return [Hit(h["_id"], 2.0 * float(h["_score"]) - 1.0, PatentDocument.from_dict(h["_source"]["doc"]))
                 for h in res["hits"]["hits"]]
 
-    def hybrid(self, request: SearchRequest, vector: Sequence[float], k: int = 10, rank_constant: int = 60,
-               ) -> list[Hit]:
-        """Reciprocal-rank fusion of the BM25 search and the knn search (client side, no license needed)."""
-        window = max(k, request.limit) * 2
-        lexical = self.search(SearchRequest(request.query, request.filters, highlight=False, limit=window))
-        semantic = self.knn(vector, window, request.filters)
-        return rrf([lexical.hits, semantic], k, rank_constant)
-
     def documents_since(self, seq: int, limit: int = 1000) -> Iterator[tuple[int, PatentDocument]]:
         """Documents upserted after `seq`, oldest first (pages of `limit` by search_after on seq)."""
         after = seq
@@ -394,17 +386,3 @@ def _hit(h: dict[str, Any]) -> Hit:
 
 def _facet_value(bucket: dict[str, Any]) -> FacetValue:
     return FacetValue(str(bucket["key"]), int(bucket["doc_count"]))
-
-
-def rrf(rankings: Sequence[Sequence[Hit]], k: int, rank_constant: int = 60) -> list[Hit]:
-    """Reciprocal rank fusion: score = sum 1 / (rank_constant + rank)."""
-    scores: dict[str, float] = {}
-    first: dict[str, Hit] = {}
-    for hits in rankings:
-        for rank, hit in enumerate(hits, start=1):
-            scores[hit.id] = scores.get(hit.id, 0.0) + 1.0 / (rank_constant + rank)
-            first.setdefault(hit.id, hit)
-    ordered = sorted(scores, key=lambda i: (-scores[i], i))[:k]
-    return [Hit(i, scores[i], first[i].document, first[i].highlights) for i in ordered]
-
-

@@ -148,7 +148,7 @@ class EmbeddedIndex:
         docs: dict[str, PatentDocument] = {}
         for doc in batch:  # a later copy of the same id replaces (or, when partial, completes) an earlier one
             prev = docs.get(doc.id)
-            docs[doc.id] = merge_documents(prev, doc) if prev is not None and doc.partial else doc
+            docs[doc.id] = merge_documents(prev, doc) if prev is not None and (doc.partial or prev.partial) else doc
         prepared: dict[str, DocRows] = {}
         for doc in docs.values():  # analysis happens outside the write lock (partials need the stored doc)
             if not doc.partial:

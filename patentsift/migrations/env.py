@@ -1,10 +1,11 @@
-"""Alembic environment: runs on the connection subscribers.db hands over (or on sqlalchemy.url when set)."""
+"""Alembic environment: runs on the connection patentsift.db hands over (or on sqlalchemy.url when set)."""
 
 from __future__ import annotations
 
 from alembic import context
 
-from subscribers.db import UTCDateTime, load_models, make_engine
+from db import UTCDateTime, make_engine
+from patentsift.db import load_models
 
 config = context.config
 target_metadata = load_models()

@@ -13,18 +13,18 @@ from pydantic import BaseModel
 from index.base import Hit, Index
 from index.model import PatentDocument
 from index.query.ast import QuerySyntaxError
-from patentsift.web.auth import CurrentUser
-from patentsift.web.deps import get_embedder, get_index
-from patentsift.web.routes_documents import load_document
-from patentsift.web.searching import (
+from matching.embeddings import Embedder
+from patentsift.searching import (
     MAX_LIMIT,
     MAX_OFFSET,
-    LazyEmbedder,
     parse_facets,
     run_search,
     safe_highlights,
     similar_documents,
 )
+from patentsift.web.auth import CurrentUser
+from patentsift.web.deps import get_embedder, get_index
+from patentsift.web.routes_documents import load_document
 
 router = APIRouter(prefix="/api", tags=["api"])
 
@@ -164,7 +164,7 @@ def api_document(pn: str, user: CurrentUser, index: Annotated[Index, Depends(get
 
 @router.get("/documents/{pn}/similar", response_model=SimilarOut, responses={404: {"model": ErrorOut}})
 def api_similar(pn: str, user: CurrentUser, index: Annotated[Index, Depends(get_index)],
-                embedder: Annotated[LazyEmbedder, Depends(get_embedder)],
+                embedder: Annotated[Embedder, Depends(get_embedder)],
                 k: Annotated[int, Query(ge=1, le=50)] = 10) -> SimilarOut:
     """Nearest documents by embedding cosine similarity (empty when the index holds no vectors)."""
     doc = load_document(index, pn)

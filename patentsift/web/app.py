@@ -18,11 +18,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from patentsift.config import Config, load_secret_key
-from patentsift.db import open_database
 from patentsift.web import auth
 from patentsift.web.deps import templates
-from patentsift.web.searching import LazyEmbedder
 from patentsift.web.security import SecurityHeadersMiddleware, SlidingWindowLimiter, csrf_protect
+from patentsift.wiring import System
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +32,7 @@ ROUTER_MODULES = [
     "patentsift.web.routes_curation",
     "patentsift.web.routes_profiles",
     "patentsift.web.routes_subscriptions",
+    "patentsift.web.routes_public",
     "patentsift.web.routes_reports",
 ]
 SESSION_COOKIE = "patentsift_session"
@@ -51,22 +51,18 @@ def create_app(cfg: Config, *, testing: bool = False) -> FastAPI:
     """The web app on `cfg`'s shared database and index. `testing`: session cookies are not marked Secure even
     when the configured base URL is https (TestClient speaks plain http)."""
     secret = load_secret_key(cfg)
-    db = open_database(cfg)
+    system = System(cfg)
+    db = system.database  # migrated before the first request
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        index = getattr(app.state, "index", None)
-        if index is not None:
-            index.close()
-            app.state.index = None
-        db.close()
+        system.close()
 
     app = FastAPI(title="patentsift", summary="Patent search and dissemination", lifespan=lifespan,
                   dependencies=[Depends(csrf_protect)], docs_url="/api/docs", redoc_url=None,
                   openapi_url="/api/openapi.json")
-    app.state.cfg, app.state.db, app.state.index, app.state.testing = cfg, db, None, testing
-    app.state.embedder = LazyEmbedder()
+    app.state.cfg, app.state.system, app.state.db, app.state.testing = cfg, system, db, testing
     app.state.login_limiter = SlidingWindowLimiter(auth.LOGIN_LIMIT, auth.LOGIN_WINDOW)
     https = cfg.smtp.base_url.startswith("https://") and not testing
     # added last = outermost: headers wrap every response, the session is there for every route

@@ -1,33 +1,44 @@
-"""Staff login/logout, the signed session, and the authorization helpers every route uses.
+"""Staff login/logout, the server-side session, and the authorization helpers every route uses.
 
-Sessions live in Starlette's signed cookie (SessionMiddleware, set up in app.py): `uid` is the staff user's id,
-`csrf` the double-submit token. Staff see only their own outlet's organizations and subscriptions; an admin
-sees every outlet. An object outside the user's outlet answers 404, exactly like one that does not exist.
+The signed session cookie (Starlette's SessionMiddleware, set up in app.py) carries `sid`, the token of a
+server-side session row (patentsift/web/sessions.py: revocable, with idle and absolute lifetimes), `csrf` the
+double-submit token and `lang`. Staff see only their own outlet's organizations and subscriptions; an admin sees
+every outlet. An object outside the user's outlet answers 404, exactly like one that does not exist.
+
+Login holds under attack: attempts are throttled per account (the lookup's own address folding) and per client
+address (behind trusted proxies only: security.TrustedProxyMiddleware); every path costs exactly one argon2
+verification (an unknown address is checked against a dummy hash); argon2 runs in a small bounded thread pool,
+never on the event loop nor in the request threads that searches need.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import quote
 
-from argon2 import PasswordHasher
-from argon2.exceptions import VerificationError
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
+from db import Database
 from patentsift.config import load_secret_key
 from patentsift.web.deps import get_session, templates
-from patentsift.web.security import CSRF_SESSION_KEY, SlidingWindowLimiter, csrf_token
+from patentsift.web.security import (
+    CSRF_SESSION_KEY,
+    LoginThrottle,
+    account_key,
+    client_address,
+    csrf_token,
+    run_password_work,
+)
+from patentsift.web.sessions import SESSION_ID_KEY, SessionStore
 from subscribers.models import Contact, Organization, StaffUser, Subscription
-from subscribers.service import InvalidEmail, authenticate
+from subscribers.service import find_staff, hash_password, needs_rehash, normalize_email, password_matches
 from subscribers.tokens import InvalidToken, read_token
 
 router = APIRouter()
-LOGIN_LIMIT, LOGIN_WINDOW = 5, 60.0  # attempts per (client address, e-mail) per window seconds
-_dummy_hash: str | None = None
 
 
 class LoginRequired(HTTPException):
@@ -53,13 +64,17 @@ def is_api(request: Request) -> bool:
     return request.url.path == "/api" or request.url.path.startswith("/api/")
 
 
+def session_store(request: Request) -> SessionStore:
+    return request.app.state.sessions
+
+
 def current_user(request: Request, session: Annotated[Session, Depends(get_session)]) -> StaffUser:
-    """The logged-in, active staff user (also set as request.state.user for templates); else LoginRequired."""
-    uid = request.session.get("uid")
-    user = session.get(StaffUser, uid) if isinstance(uid, int) else None
-    if user is None or not user.active:
-        if uid is not None:
-            request.session.pop("uid", None)
+    """The staff user of a live server-side session (also set as request.state.user for templates); else
+    LoginRequired (and the dead session id leaves the cookie)."""
+    user = session_store(request).resolve(session, request.session.get(SESSION_ID_KEY))
+    if user is None:
+        for key in (SESSION_ID_KEY, "uid", "login_at"):  # uid/login_at: cookies from before server-side sessions
+            request.session.pop(key, None)
         raise LoginRequired()
     request.state.user = UserView(user.id, user.email, user.name, user.role, user.outlet_id)
     return user
@@ -140,60 +155,76 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-def _burn_time(password: str) -> None:
-    """Verify against a dummy hash so an unknown address takes as long as a wrong password."""
-    global _dummy_hash
-    hasher = PasswordHasher()
-    if _dummy_hash is None:
-        _dummy_hash = hasher.hash("not-a-password")
-    try:
-        hasher.verify(_dummy_hash, password)
-    except VerificationError:
-        pass
-
-
-def _client(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
 @router.get("/login", include_in_schema=False)
 def login_form(request: Request, next: str | None = None) -> Response:
     csrf_token(request)
     return templates.TemplateResponse(request, "login.html", {"next": safe_next(next), "error": None})
 
 
-@router.post("/login", include_in_schema=False)
-def login(request: Request, session: Annotated[Session, Depends(get_session)],
-          email: Annotated[str, Form()], password: Annotated[str, Form()],
-          next: Annotated[str | None, Form()] = None) -> Response:
-    limiter: SlidingWindowLimiter = request.app.state.login_limiter
-    key = f"{_client(request)}|{email.strip().lower()}"
-    wait = limiter.hit(key)
-    if wait is not None:
-        response = templates.TemplateResponse(request, "login.html", {"next": safe_next(next),
-                                                                      "error": "login.throttled"}, status_code=429)
-        response.headers["Retry-After"] = str(int(wait) + 1)
-        return response
-    try:
-        user = authenticate(session, email, password)
-    except InvalidEmail:
-        user = None
-    if user is None:
-        _burn_time(password)
-        return templates.TemplateResponse(request, "login.html", {"next": safe_next(next), "error": "login.failed"},
-                                          status_code=400)
-    limiter.reset(key)
+@dataclass(frozen=True)
+class _Account:
+    id: int
+    password_hash: str
+    active: bool
+
+
+def _lookup(db: Database, email: str) -> _Account | None:
+    with db.begin() as s:
+        user = find_staff(s, email)
+        return _Account(user.id, user.password_hash, user.active) if user is not None else None
+
+
+def _start_session(request: Request, account: _Account, new_hash: str | None) -> bool:
+    """Open the server-side session (storing an upgraded hash first); False when the user changed meanwhile."""
+    with request.app.state.system.database.begin() as s:
+        user = s.get(StaffUser, account.id)
+        if user is None or not user.active or user.password_hash != account.password_hash:
+            return False
+        if new_hash is not None:
+            user.password_hash = new_hash
+        store = session_store(request)
+        store.end(s, request.session.get(SESSION_ID_KEY))  # a login replaces the session the browser had
+        token = store.start(s, user)
     lang = request.session.get("lang")
-    request.session.clear()  # a fresh session (and CSRF token) on every login
-    request.session.update({"uid": user.id, "login_at": int(time.time())})
+    request.session.clear()  # a fresh cookie (and CSRF token) on every login
+    request.session[SESSION_ID_KEY] = token
     if lang:
         request.session["lang"] = lang
     csrf_token(request)
-    return RedirectResponse(safe_next(next), status_code=303)
+    return True
+
+
+def _login_page(request: Request, next: str | None, error: str, status: int) -> Response:
+    return templates.TemplateResponse(request, "login.html", {"next": safe_next(next), "error": error},
+                                      status_code=status)
+
+
+@router.post("/login", include_in_schema=False)
+async def login(request: Request, email: Annotated[str, Form()], password: Annotated[str, Form()],
+                next: Annotated[str | None, Form()] = None) -> Response:
+    throttle: LoginThrottle = request.app.state.login_throttle
+    account_id, address = account_key(email, normalize_email), client_address(request)
+    wait = throttle.attempt(account_id, address)
+    if wait is not None:
+        response = _login_page(request, next, "login.throttled", 429)
+        response.headers["Retry-After"] = str(int(wait) + 1)
+        return response
+    account = await run_in_threadpool(_lookup, request.app.state.system.database, email)
+    ok = await run_password_work(password_matches, account.password_hash if account else None, password)
+    if ok and account is not None and account.active:
+        new_hash = None
+        if needs_rehash(account.password_hash):
+            new_hash = await run_password_work(hash_password, password)
+        if await run_in_threadpool(_start_session, request, account, new_hash):
+            throttle.succeeded(account_id, address)
+            return RedirectResponse(safe_next(next), status_code=303)
+    return _login_page(request, next, "login.failed", 400)
 
 
 @router.post("/logout", include_in_schema=False)
-def logout(request: Request) -> Response:
+def logout(request: Request, session: Annotated[Session, Depends(get_session)]) -> Response:
+    """End the server-side session: the cookie, even a copy taken earlier, logs in no more."""
+    session_store(request).end(session, request.session.get(SESSION_ID_KEY))
     lang = request.session.get("lang")
     request.session.clear()
     if lang:

@@ -11,15 +11,16 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
+from db import Database
 from index.base import Index
+from matching.embeddings import Embedder
+from matching.store import MatchStore
 from patentsift.config import Config
-from patentsift.db import Database
 from patentsift.web.i18n import DEFAULT_LANGUAGE, LANGUAGES, negotiate, translate
-from patentsift.web.searching import LazyEmbedder
 from patentsift.web.security import CSRF_FIELD, csrf_token
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
-_index_lock = threading.Lock()
+_build_lock = threading.Lock()  # the app's System builds each part once, whichever request asks first
 
 
 def get_cfg(request: Request) -> Config:
@@ -27,26 +28,25 @@ def get_cfg(request: Request) -> Config:
 
 
 def get_db(request: Request) -> Database:
-    return request.app.state.db
+    return request.app.state.system.database
 
 
 def get_session(request: Request) -> Iterator[Session]:
     """A session in a transaction on the shared database: committed after the route returns, rolled back if it
     raises (an HTTPException included)."""
-    with request.app.state.db.begin() as session:
+    with request.app.state.system.database.begin() as session:
         yield session
 
 
 def get_index(request: Request) -> Index:
     """The configured index, opened once per app on first use."""
-    state = request.app.state
-    if getattr(state, "index", None) is None:
-        with _index_lock:
-            if getattr(state, "index", None) is None:
-                from patentsift.backends import open_index
+    with _build_lock:
+        return request.app.state.system.index
 
-                state.index = open_index(state.cfg)
-    return state.index
+
+def get_match_store(request: Request) -> MatchStore:
+    """The matching store on the app's database."""
+    return request.app.state.system.match_store
 
 
 def language(request: Request) -> str:
@@ -74,6 +74,12 @@ templates = Jinja2Templates(directory=TEMPLATE_DIR, context_processors=[_context
 `user` (when the route depends on current_user), `csrf_token` and `csrf_field`."""
 
 
-def get_embedder(request: Request) -> LazyEmbedder:
-    """The app's lazily loaded embedding model (for "more like this" on documents without a stored vector)."""
-    return request.app.state.embedder
+def get_embedder(request: Request) -> Embedder:
+    """The app's embedding model, loaded on first use ("more like this", profile previews); 503 without one."""
+    from fastapi import HTTPException
+
+    with _build_lock:
+        model = request.app.state.system.embedder()
+    if model is None:
+        raise HTTPException(503, "no embedding model is installed: similar documents are not available")
+    return model

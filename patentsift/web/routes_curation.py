@@ -12,12 +12,12 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from db import Database
 from distribution.curation import ACTIONS, CurationError, audit_trail, decide, enqueue_new_matches, queue
 from distribution.digest import why_lines
 from distribution.models import ReviewItem
 from index.base import Index
 from matching.explain import Explanation
-from patentsift.db import Database
 from patentsift.web.auth import AdminUser, CurrentUser, check_subscription
 from patentsift.web.deps import get_db, get_index, get_session, language, templates
 from patentsift.web.i18n import register_strings
@@ -59,6 +59,9 @@ register_strings({
     "curation.pinned": {"en": "pinned", "zh": "已置顶"},
     "curation.profile": {"en": "Profile", "zh": "关注主题"},
     "curation.done": {"en": "Updated {n} item(s).", "zh": "已更新 {n} 个条目。"},
+    "curation.feedback": {"en": "Reader feedback", "zh": "读者反馈"},
+    "curation.reader_relevant": {"en": "reader: relevant", "zh": "读者：相关"},
+    "curation.reader_not_relevant": {"en": "reader: not relevant", "zh": "读者：不相关"},
     # status words (the filter and each item); `curation.status.` ~ ReviewItem.status
     "curation.status.pending": {"en": "pending", "zh": "待审核"},
     "curation.status.approved": {"en": "approved", "zh": "已通过"},
@@ -92,10 +95,10 @@ def _items(session: Session, user: StaffUser, subscription_id: int | None, statu
 
 
 def _apply(db: Database, user: StaffUser, store: Any, ids: list[int], action: str, note: str | None) -> int:
-    """Check and record a decision (in its own session: `decide` commits)."""
+    """Check and record a decision, its audit event and the feedback it triggers in one transaction."""
     if not ids:
         raise HTTPException(422, "select at least one item")
-    with db.session() as s:
+    with db.begin() as s:
         checked_items(s, user, ids)
         try:
             return len(decide(s, ids, action, user.email, note, match_store=store))
@@ -185,12 +188,15 @@ def curation_page(request: Request, user: CurrentUser, session: DbSession,
     lang = language(request)
     subs = {s.id: describe(s) for s in visible_subscriptions(session, user)}
     items = _items(session, user, subscription, None if status == "all" else status)[:PAGE_LIMIT]
+    from distribution.feedback import reader_judgements
+
+    readers = reader_judgements(session, [i.id for i in items])  # subscribers' "relevant" clicks in digests
     rows = []
     for i in items:
         doc = index.get(i.doc_id)
         rows.append({"item": i, "title": (doc.title(lang) if doc else None) or i.doc_id,
                      "why": why_lines(Explanation.from_dict(i.explanation or {}), lang),
-                     "sub": subs.get(i.subscription_id)})
+                     "sub": subs.get(i.subscription_id), "reader": readers.get(i.id)})
     return templates.TemplateResponse(request, "curation.html", {
         "mode": "queue", "rows": rows, "subs": subs, "subscription": subscription, "status": status,
         "actions": ACTIONS, "done": done})
@@ -214,7 +220,7 @@ def curation_decide(user: CurrentUser, store: Store, db: Annotated[Database, Dep
 @router.post("/curation/enqueue", include_in_schema=False)
 def curation_enqueue(user: AdminUser, store: Store, db: Annotated[Database, Depends(get_db)]) -> Response:
     """Queue every new stored match for the active subscriptions (administrators: it touches every outlet)."""
-    with db.session() as s:
+    with db.begin() as s:
         added = enqueue_new_matches(s, store)
     return RedirectResponse(f"/curation?done={len(added)}", status_code=303)
 

@@ -10,9 +10,10 @@ from fastapi.responses import Response
 from distribution.ipc_titles import subclass_title
 from index.base import Index
 from index.model import PatentDocument
+from matching.embeddings import Embedder
+from patentsift.searching import find_document, similar_documents
 from patentsift.web.auth import CurrentUser
 from patentsift.web.deps import get_embedder, get_index, language, templates
-from patentsift.web.searching import LazyEmbedder, find_document, similar_documents
 
 router = APIRouter(include_in_schema=False)
 
@@ -43,7 +44,7 @@ def document_page(request: Request, pn: str, user: CurrentUser,
 
 @router.get("/documents/{pn}/similar")
 def similar_page(request: Request, pn: str, user: CurrentUser, index: Annotated[Index, Depends(get_index)],
-                 embedder: Annotated[LazyEmbedder, Depends(get_embedder)]) -> Response:
+                 embedder: Annotated[Embedder, Depends(get_embedder)]) -> Response:
     """The nearest documents; only the list when asked for a fragment (`X-Fragment: 1`, sent by app.js)."""
     doc = load_document(index, pn)
     hits = similar_documents(index, doc, embedder, k=10)

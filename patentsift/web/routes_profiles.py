@@ -8,7 +8,6 @@ CLI) is shared: every staff member sees it, only admins change it.
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import date, timedelta
 from typing import Annotated, Any
 
@@ -19,14 +18,13 @@ from pydantic import BaseModel, Field
 from index.base import Index
 from matching.store import MatchStore, UnknownProfile
 from patentsift.web.auth import CurrentUser
-from patentsift.web.deps import get_embedder, get_index, templates
+from patentsift.web.deps import get_index, get_match_store, templates
 from patentsift.web.i18n import register_strings
 from subscribers.models import StaffUser
 from subscribers.profiles import LIST_FIELDS, Profile, ProfileError, validate_profile
 
 router = APIRouter()
 log = logging.getLogger(__name__)
-_store_lock = threading.Lock()
 MAX_PREVIEW_WEEKS = 5200
 
 register_strings({
@@ -60,16 +58,6 @@ register_strings({
 
 
 # --- shared helpers (also used by the curation and subscription routes) ----------------------------------------
-def get_match_store(request: Request) -> MatchStore:
-    """The matching store on the shared database, opened once per app."""
-    state = request.app.state
-    if getattr(state, "match_store", None) is None:
-        with _store_lock:
-            if getattr(state, "match_store", None) is None:
-                state.match_store = MatchStore(request.app.state.db.url)
-    return state.match_store
-
-
 Store = Annotated[MatchStore, Depends(get_match_store)]
 
 
@@ -133,15 +121,8 @@ def _save(store: MatchStore, index: Index, profile: Profile) -> Profile:
 def _preview(request: Request, store: MatchStore, index: Index, name: str, weeks: int) -> tuple[date, list[Any]]:
     """What the profile would have matched over the last `weeks` weeks (stores no matches), with the app's
     embedding model like the CLI; if the model cannot load, with the lexical, class and applicant signals."""
-    from matching.engine import MatchingEngine
-
     since = date.today() - timedelta(weeks=weeks)
-    try:
-        embedder: Any = get_embedder(request).get()
-    except Exception:  # a missing model degrades the preview, it does not break it
-        log.warning("profile preview without the embedding model", exc_info=True)
-        embedder = None
-    engine = MatchingEngine(index, store, embedder)
+    engine = request.app.state.system.matching_engine()  # without a model: lexical, class and applicant signals
     return since, engine.preview(name, since)
 
 

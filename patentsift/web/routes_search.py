@@ -10,15 +10,15 @@ from fastapi.responses import RedirectResponse, Response
 
 from index.base import FACETS, Index
 from index.query.ast import QuerySyntaxError
-from patentsift.web.auth import CurrentUser
-from patentsift.web.deps import get_index, templates
-from patentsift.web.searching import (
+from patentsift.searching import (
     MAX_OFFSET,
     add_clause,
     facet_clause,
     run_search,
     safe_highlights,
 )
+from patentsift.web.auth import CurrentUser
+from patentsift.web.deps import get_index, templates
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 10

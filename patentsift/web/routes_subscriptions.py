@@ -1,5 +1,6 @@
 """Organizations, contacts and subscriptions of the user's outlet (pages and /api/subscriptions), the digest
-preview, and a subscriber's own page through a signed link (/manage: pause, resume, unsubscribe; /confirm)."""
+preview, the confirmation message (mailed on creation, resent on request) and un-flagging a contact. The
+subscriber's own pages (signed links, no login) are in routes_public.py."""
 
 from __future__ import annotations
 
@@ -12,9 +13,12 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from distribution.delivery import SmtpSettings, subscriber_links
+from db import Database
+from distribution import urls
+from distribution.delivery import SmtpSettings
 from distribution.digest import Digest, build_digest
-from distribution.render import RenderedDigest, render_digest
+from distribution.message import render_for
+from distribution.render import RenderedDigest
 from index.base import Index
 from patentsift.config import load_secret_key
 from patentsift.web.auth import (
@@ -22,16 +26,14 @@ from patentsift.web.auth import (
     check_contact,
     check_organization,
     check_subscription,
-    subscriber_from_token,
     visible_outlet_ids,
 )
-from patentsift.web.deps import get_cfg, get_index, get_session, templates
+from patentsift.web.deps import get_cfg, get_db, get_index, get_session, templates
 from patentsift.web.i18n import register_strings
 from patentsift.web.routes_profiles import Store, visible_profiles
 from subscribers import service
 from subscribers.models import Organization, Outlet, StaffUser, Subscription
 from subscribers.service import SubscriberError, describe
-from subscribers.tokens import InvalidToken, make_token
 
 router = APIRouter()
 DbSession = Annotated[Session, Depends(get_session)]
@@ -69,11 +71,16 @@ register_strings({
     "subs.created": {"en": "Subscription created; it becomes active once the contact confirms this link:",
                      "zh": "订阅已创建；联系人确认以下链接后生效："},
     "subs.items": {"en": "item(s)", "zh": "条"},
+    "subs.mailed": {"en": "The confirmation message was mailed to the contact.", "zh": "确认邮件已发送给联系人。"},
+    "subs.mail_error": {"en": "The confirmation message was not sent (the subscription stays pending; resend it "
+                              "once mail works):",
+                        "zh": "确认邮件未能发送（订阅仍待确认，邮件恢复后请重新发送）："},
+    "subs.resend": {"en": "Resend confirmation", "zh": "重发确认邮件"},
+    "subs.unflag": {"en": "Un-flag", "zh": "解除标记"},
+    "subs.unflagged": {"en": "The contact is un-flagged: digests go to it again from the next run.",
+                       "zh": "已解除该联系人的标记，下次运行起将恢复推送。"},
+    "subs.send_when_empty": {"en": "Send even when there is nothing new", "zh": "无新内容时也发送"},
     "subs.subject": {"en": "Subject", "zh": "主题"},
-    "manage.title": {"en": "Your subscription", "zh": "您的订阅"},
-    "manage.done": {"en": "Saved.", "zh": "已保存。"},
-    "manage.left": {"en": "You are unsubscribed and will receive no more digests.",
-                    "zh": "您已退订，将不再收到快讯。"},
     "status.pending": {"en": "waiting for confirmation", "zh": "待确认"},
     "status.active": {"en": "active", "zh": "生效中"},
     "status.paused": {"en": "paused", "zh": "已暂停"},
@@ -83,6 +90,11 @@ register_strings({
 
 def _secret(request: Request) -> str:
     return load_secret_key(request.app.state.cfg)
+
+
+def _smtp(request: Request) -> SmtpSettings:
+    """The SMTP settings and public base URL, from the one builder of delivery settings (patentsift.wiring)."""
+    return request.app.state.system.delivery_settings().smtp
 
 
 def _fail(exc: SubscriberError) -> HTTPException:
@@ -119,19 +131,39 @@ def _check_profiles(store: Any, user: StaffUser, names: list[str]) -> list[str]:
     return names
 
 
-def _create_subscription(request: Request, session: Session, store: Any, user: StaffUser, contact_id: int,
-                         profiles: list[str], frequency: str, max_items: int, fmt: str,
-                         auto_approve_above: float | None) -> tuple[Subscription, str]:
-    check_contact(session, user, contact_id)
-    _check_profiles(store, user, profiles)
+def _mail_confirmation(request: Request, db: Database, sub_id: int) -> str | None:
+    """Mail a pending subscription's confirmation message (in a transaction of its own, after the subscription
+    was committed); None when the server took it, else why not (the subscription stays pending: resend)."""
+    from distribution.confirmation import ConfirmationNotSent, send_confirmation
+
     try:
-        sub, token = service.subscribe(session, _secret(request), contact_id, profiles, frequency=frequency,
+        with db.begin() as s:
+            send_confirmation(s, sub_id, settings=_smtp(request), secret=_secret(request))
+    except (ConfirmationNotSent, SubscriberError) as exc:
+        return str(exc)
+    return None
+
+
+def _create_subscription(request: Request, db: Database, store: Any, user: StaffUser, contact_id: int,
+                         profiles: list[str], frequency: str, max_items: int, fmt: str,
+                         auto_approve_above: float | None,
+                         send_when_empty: bool = False) -> tuple[dict[str, Any], str, str | None]:
+    """Create a pending subscription (committed), then mail the contact its confirmation link: its description,
+    the link, and why the mail did not go out (None when it did)."""
+    with db.begin() as session:
+        check_contact(session, user, contact_id)
+        _check_profiles(store, user, profiles)
+        try:
+            sub, _ = service.subscribe(session, _secret(request), contact_id, profiles, frequency=frequency,
                                        max_items=max_items, format=fmt, auto_approve_above=auto_approve_above,
-                                       detail=f"web:{user.email}")
-    except SubscriberError as exc:
-        raise _fail(exc) from None
-    base = request.app.state.cfg.smtp.base_url.rstrip("/")
-    return sub, f"{base}/confirm?token={token}"
+                                       detail=f"web:{user.email}", send_when_empty=send_when_empty)
+        except SubscriberError as exc:
+            raise _fail(exc) from None
+        sub_id = sub.id
+    error = _mail_confirmation(request, db, sub_id)
+    with db.begin() as session:
+        described = describe(service.get_subscription(session, sub_id))
+    return described, urls.confirm_url(get_cfg(request).smtp.base_url, _secret(request), sub_id), error
 
 
 def _change(session: Session, user: StaffUser, sub_id: int, action: str) -> Subscription:
@@ -146,9 +178,7 @@ def _render_preview(request: Request, session: Session, index: Index,
                     sub: Subscription) -> tuple[Digest, RenderedDigest]:
     """What the subscription's next digest would hold now (approved, unsent items); sends nothing."""
     digest = build_digest(session, sub, service.period_key(sub, datetime.now(UTC)), index)
-    links = subscriber_links(SmtpSettings.from_config(get_cfg(request).smtp), _secret(request), sub.id)
-    return digest, render_digest(digest, unsubscribe_url=links.unsubscribe_url, manage_url=links.manage_url,
-                                 fmt=sub.format)
+    return digest, render_for(digest, sub, settings=_smtp(request), secret=_secret(request))
 
 
 # --- API --------------------------------------------------------------------------------------------------------
@@ -166,6 +196,8 @@ class SubscriptionOut(BaseModel):
     flagged: bool
     auto_approve_above: float | None
     confirmed_at: str | None
+    send_when_empty: bool = False
+    confirmation_sent_at: str | None = None
 
 
 class SubscriptionIn(BaseModel):
@@ -175,10 +207,26 @@ class SubscriptionIn(BaseModel):
     max_items: int = 20
     format: Literal["html", "text"] = "html"
     auto_approve_above: float | None = None
+    send_when_empty: bool = False
 
 
 class SubscriptionCreated(SubscriptionOut):
     confirm_url: str
+    confirmation_sent: bool  # the confirmation message was mailed to the contact
+    confirmation_error: str | None = None  # why not (the subscription stays pending: resend it)
+
+
+class ConfirmationOut(BaseModel):
+    subscription_id: int
+    sent: bool
+    error: str | None = None
+
+
+class ContactOut(BaseModel):
+    id: int
+    email: str
+    flagged: bool
+    flag_reason: str | None
 
 
 class DigestPreviewOut(BaseModel):
@@ -200,11 +248,46 @@ def api_subscription(sub_id: int, user: CurrentUser, session: DbSession) -> Subs
 
 
 @router.post("/api/subscriptions", response_model=SubscriptionCreated, status_code=201, tags=["subscriptions"])
-def api_subscribe(request: Request, body: SubscriptionIn, user: CurrentUser, session: DbSession,
-                  store: Store) -> SubscriptionCreated:
-    sub, url = _create_subscription(request, session, store, user, body.contact_id, body.profiles, body.frequency,
-                                    body.max_items, body.format, body.auto_approve_above)
-    return SubscriptionCreated(**describe(sub), confirm_url=url)
+def api_subscribe(request: Request, body: SubscriptionIn, user: CurrentUser, store: Store,
+                  db: Annotated[Database, Depends(get_db)]) -> SubscriptionCreated:
+    described, url, error = _create_subscription(request, db, store, user, body.contact_id, body.profiles,
+                                                 body.frequency, body.max_items, body.format,
+                                                 body.auto_approve_above, body.send_when_empty)
+    return SubscriptionCreated(**described, confirm_url=url, confirmation_sent=error is None,
+                               confirmation_error=error)
+
+
+def _resend(request: Request, db: Database, user: StaffUser, sub_id: int) -> str | None:
+    with db.begin() as session:
+        sub = check_subscription(session, user, sub_id)
+        if sub.status != "pending":
+            raise HTTPException(409, f"subscription {sub_id} is {sub.status}: only a pending one is waiting for "
+                                "confirmation")
+    return _mail_confirmation(request, db, sub_id)
+
+
+def _unflag(session: Session, user: StaffUser, contact_id: int) -> Any:
+    check_contact(session, user, contact_id)
+    try:
+        return service.unflag_contact(session, contact_id)
+    except SubscriberError as exc:
+        raise _fail(exc) from None
+
+
+@router.post("/api/subscriptions/{sub_id}/confirmation/resend", response_model=ConfirmationOut,
+             tags=["subscriptions"])
+def api_resend_confirmation(request: Request, sub_id: int, user: CurrentUser,
+                            db: Annotated[Database, Depends(get_db)]) -> ConfirmationOut:
+    """Mail a pending subscription's confirmation message again."""
+    error = _resend(request, db, user, sub_id)
+    return ConfirmationOut(subscription_id=sub_id, sent=error is None, error=error)
+
+
+@router.post("/api/contacts/{contact_id}/unflag", response_model=ContactOut, tags=["subscriptions"])
+def api_unflag_contact(contact_id: int, user: CurrentUser, session: DbSession) -> ContactOut:
+    """Clear a contact's delivery flag: digests go to it again from the next run."""
+    c = _unflag(session, user, contact_id)
+    return ContactOut(id=c.id, email=c.email, flagged=c.flagged, flag_reason=c.flag_reason)
 
 
 @router.post("/api/subscriptions/{sub_id}/{action}", response_model=SubscriptionOut, tags=["subscriptions"])
@@ -225,12 +308,21 @@ def api_digest_preview(request: Request, sub_id: int, user: CurrentUser, session
 # --- staff pages ------------------------------------------------------------------------------------------------
 @router.get("/subscriptions", include_in_schema=False)
 def subscriptions_page(request: Request, user: CurrentUser, session: DbSession, store: Store,
-                       confirm_url: str | None = None) -> Response:
+                       confirm_url: str | None = None, mailed: int | None = None,
+                       mail_error: str | None = None, unflagged: int | None = None) -> Response:
     outlets = list(session.scalars(select(Outlet).order_by(Outlet.name))) if user.role == "admin" else []
     return templates.TemplateResponse(request, "subscriptions.html", {
         "organizations": _organizations(session, user), "subscriptions": _subscriptions(session, user),
         "profiles": [p.name for p in visible_profiles(store, user)], "outlets": outlets,
-        "confirm_url": confirm_url})
+        "confirm_url": confirm_url, "mailed": mailed, "mail_error": mail_error, "unflagged": unflagged})
+
+
+def _after_mail(sub_id: int, error: str | None, confirm_url: str | None = None) -> RedirectResponse:
+    from urllib.parse import urlencode
+
+    query: dict[str, Any] = {"confirm_url": confirm_url} if confirm_url else {}
+    query.update({"mail_error": error} if error else {"mailed": sub_id})
+    return RedirectResponse(f"/subscriptions?{urlencode(query)}", status_code=303)
 
 
 @router.post("/organizations", include_in_schema=False)
@@ -256,21 +348,33 @@ def add_contact(org_id: int, user: CurrentUser, session: DbSession, email: Annot
 
 
 @router.post("/subscriptions", include_in_schema=False)
-def create_subscription(request: Request, user: CurrentUser, session: DbSession, store: Store,
+def create_subscription(request: Request, user: CurrentUser, store: Store,
+                        db: Annotated[Database, Depends(get_db)],
                         contact_id: Annotated[int, Form()], profiles: Annotated[list[str], Form()],
                         frequency: Annotated[str, Form()] = "weekly", max_items: Annotated[int, Form()] = 20,
                         format: Annotated[Literal["html", "text"], Form()] = "html",
-                        auto_approve_above: Annotated[str, Form()] = "") -> Response:
+                        auto_approve_above: Annotated[str, Form()] = "",
+                        send_when_empty: Annotated[bool, Form()] = False) -> Response:
     try:
         auto = float(auto_approve_above) if auto_approve_above.strip() else None
     except ValueError:
         raise HTTPException(422, f"auto-approve must be a score between 0 and 1, not {auto_approve_above!r}") \
             from None
-    _, url = _create_subscription(request, session, store, user, contact_id, profiles, frequency, max_items, format,
-                                  auto)
-    from urllib.parse import quote
+    described, url, error = _create_subscription(request, db, store, user, contact_id, profiles, frequency,
+                                                 max_items, format, auto, send_when_empty)
+    return _after_mail(described["id"], error, url)
 
-    return RedirectResponse(f"/subscriptions?confirm_url={quote(url, safe='')}", status_code=303)
+
+@router.post("/subscriptions/{sub_id}/confirmation/resend", include_in_schema=False)
+def resend_confirmation(request: Request, sub_id: int, user: CurrentUser,
+                        db: Annotated[Database, Depends(get_db)]) -> Response:
+    return _after_mail(sub_id, _resend(request, db, user, sub_id))
+
+
+@router.post("/contacts/{contact_id}/unflag", include_in_schema=False)
+def unflag_contact(contact_id: int, user: CurrentUser, session: DbSession) -> Response:
+    _unflag(session, user, contact_id)
+    return RedirectResponse(f"/subscriptions?unflagged={contact_id}", status_code=303)
 
 
 @router.post("/subscriptions/{sub_id}/{action}", include_in_schema=False)
@@ -297,56 +401,3 @@ def digest_preview_raw(request: Request, sub_id: int, user: CurrentUser, session
     _, rendered = _render_preview(request, session, index, sub)
     return HTMLResponse(rendered.html or "", headers={"Content-Security-Policy": DIGEST_CSP,
                                                       "X-Frame-Options": "SAMEORIGIN"})
-
-
-# --- the subscriber's own pages (signed links) ------------------------------------------------------------------
-def _manage_page(request: Request, sub: Subscription, token: str, *, purpose: str, message: str | None = None,
-                 status: int = 200) -> Response:
-    c = sub.contact
-    return templates.TemplateResponse(request, "subscription_manage.html", {
-        "status_": sub.status, "email": c.email, "profiles": sub.profile_names, "frequency": sub.frequency,
-        "token": token, "purpose": purpose, "message": message}, status_code=status)
-
-
-@router.get("/manage", include_in_schema=False)
-def manage_page(request: Request, token: str, session: DbSession) -> Response:
-    sub = subscriber_from_token(request, token, session)
-    return _manage_page(request, sub, token, purpose="manage")
-
-
-@router.post("/manage", include_in_schema=False)
-def manage(request: Request, session: DbSession, token: Annotated[str, Form()],
-           action: Annotated[Literal["pause", "resume", "unsubscribe"], Form()]) -> Response:
-    sub = subscriber_from_token(request, token, session)
-    try:
-        if action == "unsubscribe":  # the manage link proves who it is: end it as the unsubscribe link would
-            service.unsubscribe(session, _secret(request), make_token(_secret(request), "unsubscribe", sub.id),
-                                via="manage-link")
-        else:
-            (service.pause if action == "pause" else service.resume)(session, sub.id, "manage-link")
-    except SubscriberError as exc:
-        return _manage_page(request, sub, token, purpose="manage", message=str(exc), status=409)
-    return _manage_page(request, sub, token, purpose="manage", message="manage.done")
-
-
-@router.get("/confirm", include_in_schema=False)
-def confirm_page(request: Request, token: str, session: DbSession) -> Response:
-    """The double opt-in link: a page with a button (a GET never confirms: mail scanners follow links)."""
-    from subscribers.tokens import read_token
-
-    try:
-        sub = service.get_subscription(session, read_token(_secret(request), "confirm", token))
-    except (InvalidToken, SubscriberError) as exc:
-        raise HTTPException(403 if isinstance(exc, InvalidToken) else 404, str(exc)) from None
-    return _manage_page(request, sub, token, purpose="confirm")
-
-
-@router.post("/confirm", include_in_schema=False)
-def confirm(request: Request, session: DbSession, token: Annotated[str, Form()]) -> Response:
-    try:
-        sub = service.confirm(session, _secret(request), token, detail="link")
-    except InvalidToken as exc:
-        raise HTTPException(403, str(exc)) from None
-    except SubscriberError as exc:
-        raise _fail(exc) from None
-    return _manage_page(request, sub, token, purpose="confirm", message="manage.done")

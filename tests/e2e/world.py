@@ -12,9 +12,9 @@ from harvest.ingest import parse_path
 from index.embedded import EmbeddedIndex
 from index.model import PatentDocument
 from matching.engine import MatchingEngine
-from matching.store import MatchStore
 from patentsift.config import Config, load_secret_key
 from patentsift.db import open_database
+from patentsift.wiring import standalone_match_store
 from subscribers import service
 from subscribers.profiles import load_profiles_toml, validate_profile
 from tests.conftest import SAMPLE_DATA
@@ -47,7 +47,7 @@ def build_world(data_dir: Path) -> World:
                 service.create_staff(s, outlet.id, EMAIL, PASSWORD, name=STAFF_NAME)
                 org = service.create_organization(s, outlet.id, "Acme Apparel")
                 contact = service.add_contact(s, org.id, "buyer@acme.example", name="Bea Buyer")
-            store = MatchStore(db.url)
+            store = standalone_match_store(db.url)
             try:
                 for profile in load_profiles_toml(SAMPLE_DATA / "profiles.toml"):
                     store.save_profile(validate_profile(profile))
@@ -59,6 +59,7 @@ def build_world(data_dir: Path) -> World:
                     sub_id = sub.id
                 with db.session() as s:
                     queued = len(enqueue_new_matches(s, store))
+                    s.commit()  # the caller commits (db/__init__.py)
             finally:
                 store.close()
     finally:

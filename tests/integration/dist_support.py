@@ -13,6 +13,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from db import database_url, make_engine
 from harvest.files import iter_raw_documents
 from harvest.formats import parse_raw
 from harvest.raw import RawDocument, Reject
@@ -22,8 +23,8 @@ from index.model import PatentDocument
 from index.query.parser import parse_query
 from matching.explain import Explanation, matched_classes, matched_terms
 from matching.store import MatchStore, NewMatch
+from patentsift.wiring import standalone_match_store
 from subscribers import service
-from subscribers.db import database_url, make_engine
 from subscribers.models import Outlet, Subscription
 from subscribers.profiles import Profile
 
@@ -66,7 +67,7 @@ class World:
 def make_world(tmp: Path, docs: list[PatentDocument]) -> World:
     index = EmbeddedIndex(tmp / "index.sqlite")
     assert not index.upsert(docs).failed
-    store = MatchStore(tmp / "patentsift.sqlite")  # runs the migrations (ours included)
+    store = standalone_match_store(tmp / "patentsift.sqlite")  # runs the migrations (ours included)
     url = database_url(tmp / "patentsift.sqlite")
     world = World(url, sessionmaker(make_engine(url), expire_on_commit=False), store, index, docs)
     hits = index.search(SearchRequest(parse_query(QUERY), highlight=True, limit=len(docs))).hits
@@ -107,6 +108,7 @@ def approve_all(world: World, subscription_id: int) -> None:
         ids = [i.id for i in queue(s, subscription_id)]
         if ids:
             decide(s, ids, "approve", "curator@test")
+            s.commit()  # the caller commits (db/__init__.py)
 
 
 class Sink:

@@ -61,6 +61,7 @@ def test_bulk_decisions_audit_and_feedback(world: World) -> None:
         decide(s, bad, "reject", "bob@outlet", note="off topic", match_store=world.store)
         decide(s, [good[2]], "pin", "alice@outlet")
         decide(s, [good[1]], "annotate", "alice@outlet", note="Compare with our 2024 filing")
+        s.commit()  # the caller commits (db/__init__.py)
         with pytest.raises(CurationError):
             decide(s, [999999], "approve", "alice@outlet")
         with pytest.raises(CurationError):
@@ -93,6 +94,7 @@ def test_digest_groups_by_profile_in_contact_language(world: World) -> None:
         sub = add_subscriber(s, "zh@example.com", language="zh", profiles=("semis", "general"),
                              auto_approve_above=0.0)
         enqueue_new_matches(s, world.store)
+        s.commit()  # the caller commits (db/__init__.py)
         digest = build_digest(s, sub, "weekly:2026-W48", world.index, max_items=100)
         assert digest.language == "zh" and [g.profile for g in digest.groups] == ["semis", "general"]
         ids = [i.doc_id for i in digest.items]
@@ -112,6 +114,7 @@ def test_cli_digest_preview_writes_html(world: World, tmp_path: Path, monkeypatc
     with world.sessions() as s:
         sub = add_subscriber(s, "preview@example.com", profiles=("semis",), auto_approve_above=0.0)
         enqueue_new_matches(s, world.store)
+        s.commit()  # the caller commits (db/__init__.py)
     app = typer.Typer()
     app.callback()(shell.main_options)
     register(app)

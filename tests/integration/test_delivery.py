@@ -74,6 +74,7 @@ def _subscribers(world: World, specs: list[tuple[str, str, str]]) -> list[int]:
     with world.sessions() as s:
         ids = [add_subscriber(s, e, language=lang, fmt=fmt, max_items=5).id for e, lang, fmt in specs]
         enqueue_new_matches(s, world.store)
+        s.commit()  # the caller commits (db/__init__.py)
     for i in ids:
         approve_all(world, i)
     return ids
@@ -161,7 +162,7 @@ from datetime import datetime
 from sqlalchemy.orm import sessionmaker
 from distribution.delivery import RetryPolicy, SmtpSettings, deliver_due
 from index.embedded import EmbeddedIndex
-from subscribers.db import make_engine
+from db import make_engine
 url, index_path, port, secret, now = sys.argv[1:6]
 settings = SmtpSettings(host="127.0.0.1", port=int(port), security="none", from_address="digest@patentsift.test",
                         base_url="https://news.example.org", timeout=60)

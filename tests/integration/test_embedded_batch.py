@@ -22,7 +22,7 @@ from index.query.ast import Or, Query, Term
 from index.query.parser import parse_query
 from matching import fusion
 from matching.engine import MatchingEngine, lexical_query
-from matching.store import MatchStore
+from patentsift.wiring import standalone_match_store
 from subscribers.profiles import Profile
 
 N_COPIES = 60  # documents upserted again under new numbers: the "new documents" window
@@ -141,7 +141,7 @@ def test_engine_matches_the_same_with_and_without_batch_paths(world, tmp_path: P
     ix, mark, window, _ = world
     results = []
     for k, index in enumerate((ix, _SearchOnly(ix))):
-        store = MatchStore(tmp_path / f"p{k}.sqlite")
+        store = standalone_match_store(tmp_path / f"p{k}.sqlite")
         profiles = [
             Profile(name="semis", description="semiconductor wafer transistor", query="semicon* OR wafer OR chip",
                     classes=["H01L"], threshold=0.05, max_items=15),

@@ -81,7 +81,7 @@ def _hostile_tree(shared: Path, root: Path) -> tuple[Path, dict[str, str]]:
         "latin1.xml": "not valid UTF-8",
         "utf16.xml": "UTF-16",
         "empty.xml": "empty file",
-        "truncated_doc.xml": "malformed XML",
+        "truncated_doc.xml": "truncated: the file ends inside a document",
         "truncated.zip": "damaged zip archive",
         "zipbomb.zip!bomb.xml": "byte limit",
     }

@@ -12,7 +12,7 @@ from harvest.ingest import parse_path
 from index.embedded import EmbeddedIndex
 from index.model import PatentDocument, PublicationNumber
 from matching.engine import EngineOptions, MatchingEngine
-from matching.store import MatchStore
+from patentsift.wiring import standalone_match_store
 from subscribers.profiles import Profile, validate_profile
 
 N_DOCS = 40
@@ -49,7 +49,7 @@ def cache(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
 def world(tmp_path: Path, corpus: list[PatentDocument], embedder, cache):  # noqa: ANN001, ANN201
     index = EmbeddedIndex(tmp_path / "index.sqlite")
     assert not index.upsert(corpus).failed
-    store = MatchStore(tmp_path / "patentsift.sqlite")
+    store = standalone_match_store(tmp_path / "patentsift.sqlite")
     semis = next(d for d in corpus if any(c.symbol.startswith("H01L") for c in d.ipc))
     profile = validate_profile(Profile(
         name="semis", owner="test", description="semiconductor device manufacturing: transistors, wafers, chips",
@@ -126,7 +126,7 @@ def test_interrupted_run_resumes_from_watermark(world, tmp_path: Path, embedder,
     assert len(resumed) == len(set(resumed)) and first <= set(resumed)
     assert store.watermark("semis") == index.last_seq()
     # the same as one uninterrupted run
-    other = MatchStore(tmp_path / "other.sqlite")
+    other = standalone_match_store(tmp_path / "other.sqlite")
     other.save_profile(store.profile("semis"))
     MatchingEngine(index, other, embedder, cache).run()
     assert {m.doc_id for m in other.matches("semis")} == set(resumed)

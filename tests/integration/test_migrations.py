@@ -12,15 +12,14 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
+from db import database_url, make_engine
 from patentsift.config import load_config
-from patentsift.db import open_database
-from subscribers.db import (
+from patentsift.db import (
     _script_location,
     current_revision,
-    database_url,
     downgrade,
     load_models,
-    make_engine,
+    open_database,
     upgrade,
 )
 from tests.integration.pg_support import db_url, pg_server, pg_url  # noqa: F401 - fixtures

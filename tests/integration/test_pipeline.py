@@ -12,10 +12,10 @@ from sqlalchemy import select
 
 from distribution.models import ReviewItem
 from harvest.testserver import build_fixture_site, serve_fixtures
-from matching.store import MatchStore
 from patentsift.config import Config
 from patentsift.db import open_database
 from patentsift.pipeline import CycleAlreadyRunning, cycle_lock, cycle_log, run_cycle
+from patentsift.wiring import standalone_match_store
 from subscribers import service
 from subscribers.profiles import Profile
 
@@ -32,7 +32,7 @@ def _cfg(tmp_path: Path, shared: Path) -> Config:
 
 def test_cycle_harvests_matches_and_queues_for_curation(tmp_path: Path, shared_patents: Path) -> None:
     cfg = _cfg(tmp_path, shared_patents)
-    with MatchStore(cfg.database) as store:
+    with standalone_match_store(cfg.database) as store:
         store.save_profile(Profile(name="everything", description="method apparatus device composition",
                                    query="method OR device OR apparatus OR 方法 OR 装置", threshold=0.05))
     with open_database(cfg) as db, db.begin() as s:
@@ -73,16 +73,25 @@ def test_unconfigured_harvest_is_skipped_with_a_note(tmp_path: Path) -> None:
     assert report.stage("harvest").status == "skipped" and report.ok
 
 
-def test_harvest_from_the_office_site(tmp_path: Path, shared_patents: Path, monkeypatch) -> None:
-    monkeypatch.setenv("PATENTSIFT_CRAWL_SETTINGS", '{"AUTOTHROTTLE_START_DELAY": 0.01, "DOWNLOAD_DELAY": 0}')
+def test_harvest_from_the_office_site(tmp_path: Path, shared_patents: Path) -> None:
+    """`patentsift run-once` as cron runs it, twice: the second crawl fetches nothing new."""
+    import json
+    import os
+
     build_fixture_site([shared_patents / FILES[0]], tmp_path / "site")
-    cfg = Config(data_dir=tmp_path / "data")
+    env = {**os.environ, "PATENTSIFT_CRAWL_SETTINGS": '{"AUTOTHROTTLE_START_DELAY": 0.01, "DOWNLOAD_DELAY": 0}',
+           "PATENTSIFT_CONFIG": str(tmp_path / "patentsift.toml")}
     with serve_fixtures(tmp_path / "site") as url:
-        cfg.harvest.uspto_urls = [url + "/data/patent/grant/redbook/fulltext/"]
-        first = run_cycle(cfg, stages=("harvest",))
-        second = run_cycle(cfg, stages=("harvest",))  # a second crawl in the same process works (subprocess)
-    assert first.ok and first.stage("harvest").counts["indexed"] == 3
-    assert second.ok and second.stage("harvest").counts["files"] == 0
+        (tmp_path / "patentsift.toml").write_text(
+            f'data_dir = "{tmp_path / "data"}"\n[harvest]\nuspto_urls = ["{url}/data/patent/grant/redbook/fulltext/"]\n',
+            encoding="utf-8")
+        runs = [subprocess.run([sys.executable, "-m", "patentsift", "run-once", "--stage", "harvest", "--json"],
+                               cwd=ROOT, env=env, capture_output=True, text=True, timeout=300) for _ in range(2)]
+    for proc in runs:
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    first, second = (json.loads(p.stdout) for p in runs)
+    assert first["ok"] and first["stages"][0]["counts"]["indexed"] == 3
+    assert second["ok"] and second["stages"][0]["counts"]["files"] == 0
 
 
 def test_lock_prevents_overlap(tmp_path: Path) -> None:

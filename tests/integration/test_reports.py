@@ -13,9 +13,10 @@ from sqlalchemy import update
 from distribution.models import Delivery, ReviewItem
 from distribution.reports import UnknownOutlet, build_report, render_html, svg_bar_chart, write_csv
 from harvest.state import HarvestState
-from matching.store import MatchRow, MatchStore, NewMatch
+from matching.store import MatchRow, NewMatch
 from patentsift.config import Config
 from patentsift.db import open_database
+from patentsift.wiring import standalone_match_store
 from subscribers import service
 from subscribers.models import ConsentEvent
 from subscribers.profiles import Profile
@@ -30,7 +31,7 @@ def at(month: int, day: int) -> datetime:
 @pytest.fixture
 def world(tmp_path: Path) -> dict:
     cfg = Config(data_dir=tmp_path)
-    with MatchStore(cfg.database) as store:
+    with standalone_match_store(cfg.database) as store:
         for name in ("batteries", "lidar"):
             store.save_profile(Profile(name=name, description=name))
         ids = store.record_run("batteries", [NewMatch(f"US-{i}-B2", i, 0.9, {}, {}, {f"k{i}"}) for i in range(5)],

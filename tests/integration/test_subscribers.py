@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from typer.testing import CliRunner
 
-from matching.store import MatchStore
-from patentsift.db import Database, open_url
+from db import Database, open_url
+from patentsift.wiring import standalone_match_store
 from subscribers import service as sv
 from subscribers.models import ConsentEvent, Contact, Subscription
 from subscribers.profiles import Profile
@@ -31,7 +31,7 @@ def utc(*args: int) -> datetime:
 
 @pytest.fixture
 def db(db_url: str) -> Iterator[Database]:  # noqa: F811 - the fixture imported above
-    with MatchStore(db_url) as store:  # real matching profiles in the same database
+    with standalone_match_store(db_url) as store:  # real matching profiles in the same database
         store.save_profile(Profile(name="batteries", description="lithium battery anodes", classes=["H01M"]))
         store.save_profile(Profile(name="wireless-charging", query="ti:(wireless AND charging)"))
     with open_url(db_url) as database:
@@ -224,16 +224,17 @@ def test_weekly_period_starts_at_local_monday_midnight_across_summer_time() -> N
 @pytest.fixture
 def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[CliRunner, typer.Typer, Path]]:
     import patentsift.cli as shell
+    from patentsift import cli_common
     from patentsift.cli_subscribers import register
 
     monkeypatch.setenv("PATENTSIFT_CONFIG", str(tmp_path / "none.toml"))
     for name in ("PATENTSIFT_DATABASE_URL", "PATENTSIFT_SECRET_KEY", "PATENTSIFT_HOME"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(shell, "STATE", shell.State())
+    monkeypatch.setattr(cli_common, "STATE", cli_common.State())
     app = typer.Typer(callback=shell.main_options)
     register(app)
     data_dir = tmp_path / "home"
-    with MatchStore(data_dir / "patentsift.sqlite") as store:
+    with standalone_match_store(data_dir / "patentsift.sqlite") as store:
         store.save_profile(Profile(name="batteries", classes=["H01M"]))
     yield CliRunner(), app, data_dir
 

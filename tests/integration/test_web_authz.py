@@ -72,6 +72,7 @@ def build_site(tmp: Path, docs: list[PatentDocument]) -> Site:
                 ids[outlet.name] = (org.id, contact.id, sub.id)
         with open_database(cfg) as db, db.session() as s:
             enqueue_new_matches(s, world.store)
+            s.commit()  # the caller commits (db/__init__.py)
             items = {name: [i.id for i in queue(s, ids[name][2])] for name in ids}
     finally:
         world.close()
@@ -163,7 +164,7 @@ def send(client: TestClient, method: str, url: str, form: dict | None, body: dic
 def west_state(site: Site) -> tuple:
     """What East must not be able to change: West's subscription, items, organization and private profile."""
     from distribution.models import ReviewItem
-    from matching.store import MatchStore
+    from patentsift.wiring import standalone_match_store
     from subscribers.models import Contact, Organization, Subscription
 
     with open_database(site.cfg) as db, db.session() as s:
@@ -174,7 +175,7 @@ def west_state(site: Site) -> tuple:
         contacts = s.query(Contact).count()
         subs = s.query(Subscription).count()
         state = (sub.status, items, orgs, contacts, subs)
-    with MatchStore(site.cfg.database) as store:
+    with standalone_match_store(site.cfg.database) as store:
         return (*state, store.profile("west-private").to_dict())
 
 

@@ -15,8 +15,8 @@ from index.embedded import EmbeddedIndex
 from index.model import PatentDocument
 from patentsift.config import Config
 from patentsift.db import open_database
+from patentsift.searching import safe_highlight
 from patentsift.web.app import create_app
-from patentsift.web.searching import safe_highlight
 from subscribers.service import create_outlet, create_staff
 from tests.conftest import SAMPLE_DATA
 

@@ -13,8 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from index.model import PatentDocument
-from matching.store import MatchStore
 from patentsift.web.app import create_app
+from patentsift.wiring import standalone_match_store
 from tests.integration.test_web_authz import Site, build_site, copy_site, csrf_from, login, send
 
 
@@ -77,7 +77,7 @@ def test_bulk_decisions_are_audited_and_fed_back(client: TestClient, site: Site)
     assert audit[1]["detail"] == {"note": "off topic"} and audit[2]["who"] == "staff@east.example"
     page = client.get("/curation/audit").text
     assert page.count('class="event"') == 3 and "off topic" in page
-    with MatchStore(site.cfg.database) as store:
+    with standalone_match_store(site.cfg.database) as store:
         feedback = store.feedback("semis")
         docs = {i["id"]: i["doc_id"] for i in approved.values()}
     assert all(feedback[docs[i]] is True for i in good)

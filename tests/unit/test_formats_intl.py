@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harvest.formats import parse_raw
+from harvest.formats import Reference, ReferencesOnly, parse_raw
 from harvest.formats._st36_common import claim_refs, parse_class_text
 from harvest.raw import RawDocument, Reject
 from index.model import PatentDocument, PublicationNumber, merge_documents, parse_date
@@ -29,8 +29,8 @@ def intl_rows(patent_index: list[dict[str, str]]) -> list[dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def parsed(shared_patents: Path, intl_rows: list[dict[str, str]]) -> dict[str, list[PatentDocument]]:
-    """Every EP/CN/JP file parsed once (plus the OPS search result, which INDEX.csv does not list)."""
-    files = {r["file"] for r in intl_rows} | {"ep/ops/search_result.xml"}
+    """Every EP/CN/JP file parsed once."""
+    files = {r["file"] for r in intl_rows}
     return {f: _parse(shared_patents, f) for f in sorted(files)}
 
 
@@ -157,11 +157,15 @@ def test_ep_bulletin_bibliographic_only(parsed) -> None:
     assert doc.priorities[0].country == "FR" and doc.priorities[0].number == "0303587"
 
 
-def test_ops_search_result_gives_several_documents(parsed) -> None:
-    docs = parsed["ep/ops/search_result.xml"]
-    assert len(docs) > 10 and len({d.id for d in docs}) == len(docs)
-    assert all(d.partial and d.family_id and d.doc_format == "epo-ops search-result" for d in docs)
-    assert all(PublicationNumber.parse(d.id) == d.pn for d in docs)
+def test_ops_search_result_is_skipped_with_its_references(shared_patents: Path) -> None:
+    with pytest.raises(ReferencesOnly) as caught:
+        _parse(shared_patents, "ep/ops/search_result.xml")
+    exc = caught.value
+    assert exc.skip and exc.reason == "OPS search result holds references, not documents"
+    refs = exc.references
+    assert len(refs) == 100 and len({r.id for r in refs}) == 100
+    assert refs[0] == Reference("WO-2019040883-A1", "65436063")
+    assert all(r.family_id and PublicationNumber.parse(r.id).docdb == r.id for r in refs)
 
 
 def test_ops_claims_response_is_partial_and_merges(parsed) -> None:

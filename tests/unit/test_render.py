@@ -11,7 +11,7 @@ from distribution.delivery import Links, SmtpSettings, build_message, message_id
 from distribution.digest import Digest, DigestGroup, digest_item, split_marks
 from distribution.ipc_titles import IPC_SUBCLASS_TITLES, subclass_title
 from distribution.links import office_link
-from distribution.render import period_label, render_digest
+from distribution.render import OutletIdentity, period_label, render_digest
 from harvest.ingest import parse_path
 from index.model import PatentDocument, PublicationNumber
 
@@ -116,7 +116,8 @@ def test_subject_counts_one_and_many(docs: dict[str, PatentDocument]) -> None:
     assert render_digest(one, unsubscribe_url=UNSUB).subject == "Patent digest — November 2026: 1 new publication"
     empty = Digest(7, "daily:2026-11-25", "zh", [])
     out = render_digest(empty, unsubscribe_url=UNSUB)
-    assert out.subject == "专利快讯 — 2026年11月25日：0 件新公开" and "本期没有新公开的专利" in out.text
+    assert out.subject == "专利快讯 — 2026年11月25日：无新公开" and "本期没有新公开的专利" in out.text
+    assert "0 件" not in out.text and "为您精选" not in out.text  # a short note, no "0 selected for you"
 
 
 def _every_document(roots: list[Path]) -> list[PatentDocument]:
@@ -157,3 +158,24 @@ def test_curation_status_words_are_translated() -> None:
               for st in ("pending", "approved", "rejected", "all")}
     assert labels["approved"] == ("approved", "已通过") and labels["pending"][1] == "待审核"
     assert all(zh != en and "curation." not in zh for en, zh in labels.values())
+
+
+def test_feedback_links_and_outlet_footer(docs: dict[str, PatentDocument]) -> None:
+    def feedback(item_id: int, relevant: bool) -> str:
+        return f"https://news.example.org/feedback?token=i{item_id}-{'yes' if relevant else 'no'}&x=1"
+
+    identity = OutletIdentity(name="Shanghai <outlet> & co", sender_name="SH alerts",
+                              contact_address="100 Road, Shanghai · ip@sh.example", footer_note="Office hours 9-17")
+    for lang, words in (("en", ("Relevant", "Not relevant", "Contact")), ("zh", ("相关", "不相关", "联系方式"))):
+        digest = _digest(docs, lang)
+        out = render_digest(digest, unsubscribe_url=UNSUB, feedback_url=feedback, identity=identity)
+        assert out.html is not None
+        for item in digest.items:
+            for relevant in (True, False):
+                url = feedback(item.review_id, relevant)
+                assert f'href="{url.replace("&", "&amp;")}"' in out.html and url in out.text
+        assert all(w in out.html and w in out.text for w in words)
+        assert "Shanghai &lt;outlet&gt; &amp; co" in out.html and "Shanghai <outlet> & co" in out.text
+        assert "100 Road, Shanghai · ip@sh.example" in out.text and "Office hours 9-17" in out.html
+    plain = render_digest(_digest(docs, "en"), unsubscribe_url=UNSUB)  # no feedback links, the default identity
+    assert "feedback" not in plain.text and "Relevant" not in plain.text and "patentsift" in plain.text

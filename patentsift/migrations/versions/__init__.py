@@ -1,1 +1,1 @@
-"""Alembic revisions, one file each, applied in order by subscribers.db.upgrade."""
+"""Alembic revisions, one file each, applied in order by patentsift.db.upgrade."""

@@ -1,17 +1,20 @@
-"""Search logic shared by the pages and the API: parse, run, facet clauses, safe highlights, similar (no HTTP)."""
+"""Search logic shared by the CLI, the pages and the API: parse, run, find a document by any spelling of its number,
+a hit as JSON, facet clauses, safe highlights, similar documents (no HTTP, no terminal)."""
 
 from __future__ import annotations
 
 import html
 import re
-import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from index.base import FACETS, Hit, Index, SearchRequest, SearchResult
 from index.model import PatentDocument, PublicationNumber
-from index.query.ast import MatchAll
+from index.query.ast import MatchAll, Term
 from index.query.parser import parse_query
+
+if TYPE_CHECKING:
+    from matching.embeddings import Embedder
 
 MAX_LIMIT = 100
 MAX_OFFSET = 10_000  # deeper pages use the cursor
@@ -76,53 +79,44 @@ def safe_highlights(hit: Hit) -> dict[str, list[str]]:
 
 
 def find_document(index: Index, pn: str) -> PatentDocument | None:
-    """A document by id (`US-7315000-B2`) or any common spelling of its number (`US7315000B2`)."""
+    """A document by id (`US-7315000-B2`) or any spelling of its number (`US7315000B2`, `7315000`, ...)."""
+    pn = pn.strip()
+    if not pn:
+        return None
     doc = index.get(pn)
     if doc is not None:
         return doc
     try:
         parsed = PublicationNumber.parse(pn)
     except ValueError:
-        return None
-    return index.get(parsed.docdb)
+        parsed = None
+    if parsed is not None and (doc := index.get(parsed.docdb)) is not None:
+        return doc
+    res = index.search(SearchRequest(query=Term("pn", pn), limit=1, highlight=False))
+    return res.hits[0].document if res.hits else None
+
+
+def hit_json(hit: Hit) -> dict[str, Any]:
+    """One search hit as the CLI's --json and the API give it."""
+    doc = hit.document
+    return {
+        "id": hit.id, "score": round(hit.score, 4), "title": doc.title(),
+        "publication_date": doc.publication_date.isoformat() if doc.publication_date else None,
+        "applicants": [p.name for p in doc.applicants], "ipc": [c.symbol for c in doc.ipc[:5]],
+        "cpc": [c.symbol for c in doc.cpc[:5]], "highlights": hit.highlights,
+    }
 
 
 # --- more like this ------------------------------------------------------------------------------------------
-@dataclass
-class LazyEmbedder:
-    """Loads the embedding model on first use only (most pages never need it), once per app."""
-
-    loader: Callable[[], object] | None = None
-    _model: object | None = None
-    _lock: threading.Lock = threading.Lock()
-
-    def get(self) -> object:
-        if self._model is None:
-            with self._lock:
-                if self._model is None:
-                    if self.loader is None:
-                        from matching.embeddings import load_embedder
-
-                        self.loader = load_embedder
-                    self._model = self.loader()
-        return self._model
-
-
-def document_vector(index: Index, doc: PatentDocument, embedder: LazyEmbedder) -> list[float]:
-    """The document's stored vector when the backend can return one, else its text embedded now."""
-    stored = getattr(index, "vector", None)
-    if callable(stored):
-        vec = stored(doc.id)
-        if vec is not None:
-            return [float(x) for x in vec]
+def document_vector(doc: PatentDocument, embedder: Embedder) -> list[float]:
+    """The document's text embedded with the system's model."""
     from matching.embeddings import document_text
 
-    model = embedder.get()
-    return [float(x) for x in model.encode([document_text(doc)])[0]]  # type: ignore[attr-defined]
+    return [float(x) for x in embedder.encode([document_text(doc)])[0]]
 
 
-def similar_documents(index: Index, doc: PatentDocument, embedder: LazyEmbedder, k: int = 10) -> list[Hit]:
+def similar_documents(index: Index, doc: PatentDocument, embedder: Embedder, k: int = 10) -> list[Hit]:
     """The `k` nearest other documents by cosine similarity of the embeddings; [] when no vectors are indexed."""
-    vector = document_vector(index, doc, embedder)
+    vector = document_vector(doc, embedder)
     hits = index.knn(vector, k + 1)
     return [h for h in hits if h.id != doc.id][:k]
