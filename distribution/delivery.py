@@ -38,7 +38,14 @@ from sqlalchemy import select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from distribution.digest import Digest, DocumentCache, DocumentSource, build_digest, digest_inputs
+from distribution.digest import (
+    Digest,
+    DocumentCache,
+    DocumentSource,
+    build_digest,
+    digest_inputs,
+    worth_sending,
+)
 from distribution.message import (  # noqa: F401 - message construction lives there; re-exported for callers
     Links,
     build_message,
@@ -68,12 +75,6 @@ class SmtpSettings:
     base_url: str = "http://127.0.0.1:8000"
     timeout: float = 30.0
 
-    @classmethod
-    def from_config(cls, smtp: Any) -> SmtpSettings:
-        """From patentsift.config.SmtpConfig (which reads username/password from the environment)."""
-        return cls(host=smtp.host, port=smtp.port, security=smtp.security, username=smtp.username,
-                   password=smtp.password, from_address=smtp.from_address, reply_to=smtp.reply_to,
-                   unsubscribe_mailto=smtp.unsubscribe_mailto, base_url=smtp.base_url, timeout=smtp.timeout)
 
 
 @dataclass
@@ -341,7 +342,7 @@ def reserve(session: Session, pairs: Sequence[tuple[Any, str]], index: Index | D
             continue
         if row is None:
             digest = build_digest(session, sub, pk, index, inputs=inputs[sub.id])
-            if not len(digest):
+            if not worth_sending(sub, digest):
                 report.skip(key, "nothing approved for this period (curate it: patentsift review list)")
                 continue
             row = Delivery(subscription_id=sub.id, period_key=pk, idempotency_key=key,

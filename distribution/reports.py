@@ -9,6 +9,7 @@ Monthly series go into server-side SVG bar charts; CSV through the csv module, H
 from __future__ import annotations
 
 import csv
+import io
 import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable
@@ -184,15 +185,35 @@ def _values(figs: Figures) -> list[Any]:
     return ["" if getattr(figs, m) is None else getattr(figs, m) for m in MEASURES]
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A cell spreadsheets will not run: text starting with = + - @ (or a tab or CR) gets a leading `'`, so an
+    organization named `=HYPERLINK(...)` opens as text, not as a formula (OWASP "CSV injection"). Numbers stay."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def csv_rows(report: Report) -> list[list[Any]]:
+    """The header, one row per total/outlet/organization, then one per month; every cell escaped (csv_cell)."""
+    rows: list[list[Any]] = [list(CSV_HEADER)]
+    rows += [[r.level, "", r.outlet, r.organization, *_values(r.figures)] for r in report.rows]
+    rows += [["month", month, report.outlet or "", "", *_values(figs)] for month, figs in report.monthly.items()]
+    return [[csv_cell(v) for v in row] for row in rows]
+
+
+def csv_text(report: Report) -> str:
+    buf = io.StringIO()
+    csv.writer(buf).writerows(csv_rows(report))
+    return buf.getvalue()
+
+
 def write_csv(report: Report, path: Path) -> None:
     """One row per total/outlet/organization, then one per month."""
     with open(path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(CSV_HEADER)
-        for r in report.rows:
-            w.writerow([r.level, "", r.outlet, r.organization, *_values(r.figures)])
-        for month, figs in report.monthly.items():
-            w.writerow(["month", month, report.outlet or "", "", *_values(figs)])
+        csv.writer(fh).writerows(csv_rows(report))
 
 
 def svg_bar_chart(title: str, points: Iterable[tuple[str, int]], *, width: int = 480, height: int = 200) -> str:

@@ -41,6 +41,7 @@ MODELS_DIR_ENV = "PATENTSIFT_MODELS_DIR"  # extra directories (os.pathsep-separa
 CACHE_ENV = "PATENTSIFT_MODEL_CACHE"  # where exported ONNX models live
 BACKENDS = ("auto", "onnx", "torch")
 ONNX_TAG = "onnx-int8"
+MAX_BATCH_TOKENS = 1024  # ONNX path: rows x longest text per batch (measured: bench/multilingual_quality.py)
 ONNX_FILE = "model.fused.int8.onnx"  # transformer ops fused (onnxruntime.transformers), then int8
 FUSABLE_TYPES = ("bert", "roberta", "xlm-roberta")
 SHORT_ABSTRACT_UNITS = 40  # words (or CJK characters) below which an abstract is topped up with the first claim
@@ -262,6 +263,7 @@ class OnnxEmbedder:
         self.tokenizer.no_padding()  # padding is per sorted batch, below
         self.lower_case = bool(spec.st_config().get("do_lower_case"))
         self.prompts, self.default_prompt = spec.prompts()
+        self.max_tokens = MAX_BATCH_TOKENS
         self.onnx_path = ensure_onnx_export(spec, cache_dir or model_cache_dir())
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -276,7 +278,8 @@ class OnnxEmbedder:
         prompt = _prompt(self.prompts, prompt_name or self.default_prompt)
         encodings = self.tokenizer.encode_batch([(prompt + t).lower() if self.lower_case else prompt + t
                                                  for t in texts])
-        return _encode_sorted(encodings, [len(e.ids) for e in encodings], self._run, self.dim, batch_size, progress)
+        return _encode_sorted(encodings, [len(e.ids) for e in encodings], self._run, self.dim, batch_size, progress,
+                              self.max_tokens)
 
     def _run(self, encodings: list[Any]) -> np.ndarray:
         width = max(len(e.ids) for e in encodings)
@@ -328,28 +331,34 @@ def normalize(vectors: np.ndarray) -> np.ndarray:
 
 
 def _encode_sorted(items: list[Any], lengths: list[int], run: Callable[[list[Any]], np.ndarray], dim: int,
-                   batch_size: int, progress: bool) -> np.ndarray:
-    """Encode longest first in batches (little padding), put vectors back in input order."""
+                   batch_size: int, progress: bool, max_tokens: int | None = None) -> np.ndarray:
+    """Encode longest first in batches (little padding), put vectors back in input order. `max_tokens` bounds a
+    batch's padded size (rows x longest): large batches of long texts thrash the CPU caches in attention."""
     out = np.zeros((len(items), dim), dtype=np.float32)
     order = np.argsort([-n for n in lengths], kind="stable")
-    for start in _progress(range(0, len(items), max(1, batch_size)), len(items), batch_size, progress):
-        idx = order[start:start + batch_size]
+    batches: list[np.ndarray] = []
+    start, size = 0, max(1, batch_size)
+    while start < len(items):
+        rows = size if not max_tokens else max(1, min(size, max_tokens // max(1, lengths[order[start]])))
+        batches.append(order[start:start + rows])
+        start += rows
+    for idx in _progress_batches(batches, len(items), progress):
         out[idx] = normalize(run([items[i] for i in idx]))
     return out
 
 
-def _progress(starts: range, total: int, batch_size: int, show: bool) -> Iterator[int]:
+def _progress_batches(batches: list[np.ndarray], total: int, show: bool) -> Iterator[np.ndarray]:
     if not show:
-        yield from starts
+        yield from batches
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     columns = (TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, transient=True) as bar:
         task = bar.add_task("embedding", total=total)
-        for start in starts:
-            yield start
-            bar.update(task, completed=min(total, start + batch_size))
+        for idx in batches:
+            yield idx
+            bar.advance(task, len(idx))
 
 
 # --- ONNX export (once per model, reused afterwards) -------------------------------------------------------------

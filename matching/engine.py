@@ -13,6 +13,8 @@ offer (index/base.py; the embedded one does): `BatchLexicalScores` (BM25 for man
 from __future__ import annotations
 
 import dataclasses
+import functools
+import logging
 import re
 import time
 import uuid
@@ -37,6 +39,8 @@ from matching.explain import Explanation, matched_applicants, matched_classes, m
 from matching.feedback import normalize, profile_base_vector, rocchio
 from matching.store import MatchStore, NewMatch, ProfileState
 from subscribers.profiles import Profile
+
+log = logging.getLogger(__name__)
 
 _STOP = frozenset(
     "a an and are as at be by for from has have in into is it its of on or that the their this to was were which "
@@ -111,6 +115,12 @@ class RunReport:
     stored: dict[str, list[int]] = field(default_factory=dict)  # profile -> stored match ids
     suppressed: dict[str, int] = field(default_factory=dict)  # duplicates of earlier-sent inventions
     timings: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    failed: dict[str, str] = field(default_factory=dict)  # profile -> why it was skipped (the others ran)
+
+    def skip(self, name: str, exc: BaseException) -> None:
+        """Record that profile `name` failed and was left out of this run (its watermark stays)."""
+        self.failed[name] = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+        log.warning("matching: profile %r skipped in run %s: %s", name, self.run_id, self.failed[name])
 
     def add_time(self, stage: str, since: float) -> float:
         now = time.perf_counter()
@@ -147,11 +157,24 @@ class MatchingEngine:
         return self._background
 
     # --- profiles -----------------------------------------------------------------------------------------
-    def prepare(self, names: Iterable[str] | None = None) -> list[Prepared]:
-        """Load profiles with their (cached or recomputed) vectors and calibration."""
-        states = [self.store.state(n) for n in (names if names is not None else
-                                               [p.name for p in self.store.profiles()])]
-        return [self._prepare(s) for s in states]
+    def prepare(self, names: Iterable[str] | None = None, report: RunReport | None = None) -> list[Prepared]:
+        """Load profiles with their (cached or recomputed) vectors and calibration. With a `report`, a profile that
+        cannot be prepared (e.g. a stored query the parser now refuses) is skipped and named in `report.failed`;
+        only when every profile fails does the first error propagate."""
+        names = list(names) if names is not None else [p.name for p in self.store.profiles()]
+        if report is None:
+            return [self._prepare(self.store.state(n)) for n in names]
+        out: list[Prepared] = []
+        first: Exception | None = None
+        for name in names:
+            try:
+                out.append(self._prepare(self.store.state(name)))
+            except Exception as exc:  # one bad profile never stops the matching of the others
+                first = first or exc
+                report.skip(name, exc)
+        if first is not None and not out:
+            raise first
+        return out
 
     def _prepare(self, state: ProfileState) -> Prepared:
         p = state.profile
@@ -214,7 +237,7 @@ class MatchingEngine:
         """Match every document newer than each profile's watermark; store matches; move watermarks."""
         report = RunReport(run_id=uuid.uuid4().hex[:12])
         t = time.perf_counter()
-        prepared = self.prepare(names)
+        prepared = self.prepare(names, report)
         t = report.add_time("prepare", t)
         if not prepared:
             return report
@@ -231,11 +254,11 @@ class MatchingEngine:
             docs = [d for _, d in batch]
             vectors = self._batch_vectors(docs, report)
             truncated = len(batch) == self.options.batch_size
-            matches = self.score_batch(
-                prepared, docs, seqs, vectors, report,
+            matches = self._score_isolated(prepared, report, functools.partial(
+                self.score_batch, docs=docs, seqs=seqs, vectors=vectors, report=report,
                 lexical_filters=lambda p, first=int(seqs[0]): Filters(min_seq=max(p.state.watermark, first - 1)),
                 seen=seen, remaining={p.profile.name: p.profile.max_items - stored_count[p.profile.name]
-                                      for p in prepared}, max_seq=int(seqs[-1]))
+                                      for p in prepared}, max_seq=int(seqs[-1])))
             t = time.perf_counter()
             last = int(seqs[-1])
             for p in prepared:
@@ -257,6 +280,31 @@ class MatchingEngine:
             if not truncated:
                 break
         return report
+
+    @staticmethod
+    def _score_isolated(prepared: list[Prepared], report: RunReport,
+                        score: Callable[[Sequence[Prepared]], dict[str, list[Match]]]) -> dict[str, list[Match]]:
+        """`score(prepared)`; when that fails, each profile alone, and those that still fail are skipped (named in
+        `report.failed`, removed from `prepared`: their watermarks stay). All failing: the error propagates."""
+        suppressed = dict(report.suppressed)
+        try:
+            return score(prepared)
+        except Exception as batch_error:
+            report.suppressed.clear()
+            report.suppressed.update(suppressed)  # the failed attempt counts nothing
+            out: dict[str, list[Match]] = {}
+            failed: list[tuple[Prepared, Exception]] = []
+            for p in prepared:
+                try:
+                    out.update(score([p]))
+                except Exception as exc:  # one bad profile never stops the matching of the others
+                    failed.append((p, exc))
+            if len(failed) == len(prepared):
+                raise batch_error
+            for p, exc in failed:
+                report.skip(p.profile.name, exc)
+                prepared.remove(p)
+            return out
 
     def preview(self, name: str, since: date, limit: int = 10_000) -> list[Match]:
         """What the profile would have matched among documents published since `since`; stores nothing."""

@@ -111,9 +111,8 @@ def digest_preview(subscription_id: int,
                    period: Annotated[str | None, typer.Option(help="Period key (default: the current one).")]
                    = None) -> None:
     """Render what the subscription's next digest would hold (approved, unsent items) as HTML; sends nothing."""
-    from distribution.delivery import subscriber_links
     from distribution.digest import build_digest
-    from distribution.render import render_digest
+    from distribution.message import render_for
     from subscribers.service import NotFound, get_subscription, period_key
 
     shell = _shell()
@@ -123,11 +122,9 @@ def digest_preview(subscription_id: int,
         except NotFound as exc:
             raise shell.fail(str(exc), 1) from None
         pk = period or period_key(sub, datetime.now(UTC))
-        index = shell.index_or_exit()
-        digest = build_digest(s, sub, pk, index)
+        digest = build_digest(s, sub, pk, shell.index_or_exit())
         settings = shell.STATE.system.delivery_settings()
-        links = subscriber_links(settings.smtp, settings.secret, sub.id)
-        rendered = render_digest(digest, unsubscribe_url=links.unsubscribe_url, manage_url=links.manage_url)
+        rendered = render_for(digest, sub, settings=settings.smtp, secret=settings.secret)
         out.write_text(rendered.html or "", encoding="utf-8")
         shell.console.print(f"{len(digest)} item(s), subject {escape(rendered.subject)!r} -> {escape(str(out))}")
 

@@ -40,7 +40,12 @@ FIELD_ALIASES: dict[str, str | None] = {
     "txt": None, "tac": None, "all": None,
 }
 EXACT_FIELDS = CLASS_FIELDS + KEYWORD_FIELDS  # quotes only group characters here: `"H02J 50/10"` is a Term
+# Limits, checked while parsing (every search and every saved profile goes through here), so no query reaches a
+# backend that it cannot run: each term becomes one SQL/FTS5 clause or one Elasticsearch clause, and SQLite
+# refuses expressions nested past its depth limit (~1,000), Elasticsearch past max_clause_count.
 MAX_DEPTH = 100  # nesting of groups / NOT / fields; deeper input is rejected instead of exhausting the stack
+MAX_TERMS = 256  # words, phrases, prefixes, dates and ranges, counted after default-field expansion
+MAX_QUERY_LENGTH = 30_000  # characters (a page of text; the term limit is usually reached first)
 
 _SPECIAL = frozenset('()"[]{}')
 _FIELD_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*):")
@@ -236,6 +241,16 @@ class _Parser:
         self.tokens = tokens
         self.i = 0
         self.default_fields = default_fields
+        self.terms = 0
+
+    def count_terms(self, tok: Token, n: int = 1) -> None:
+        """Count `n` more terms (the leaves of the tree); past MAX_TERMS the query is refused here."""
+        self.terms += n
+        if self.terms > MAX_TERMS:
+            raise self.error(tok.pos, f"query has too many terms: at most {MAX_TERMS} words, phrases, prefixes "
+                                      "and dates (MAX_TERMS)",
+                             ["split it into several queries or profiles, or use prefixes (wire*) and classes "
+                              "(ipc:H02J*) instead of long lists of words"])
 
     def error(self, position: int, message: str, hints: Iterable[str] = ()) -> QuerySyntaxError:
         return _error(self.query, position, message, hints)
@@ -282,7 +297,8 @@ class _Parser:
         if tok is None:  # callers check for an operand first; an empty token list is caught earlier
             raise self.error(len(self.query), "unexpected end of query")
         if depth > MAX_DEPTH:
-            raise self.error(tok.pos, f"query nested too deeply (more than {MAX_DEPTH} levels)")
+            raise self.error(tok.pos, f"query nested too deeply: more than {MAX_DEPTH} levels of brackets, NOT "
+                                      "and fields (MAX_DEPTH)", ["remove brackets that group a single term"])
         if tok.kind in ("AND", "OR"):
             raise self.error(tok.pos, f"`{tok.text}` has nothing before it")
         if tok.kind == "RP":
@@ -319,6 +335,8 @@ class _Parser:
                 raise self.error(tok.pos, "unclosed `(`", ["add a matching `)`"])
             self.take()
             return node
+        expansion = len(self.default_fields) if field is None and self.default_fields else 1
+        self.count_terms(tok, 1 if tok.kind in ("RANGE", "CMP") else expansion)
         if tok.kind == "RANGE":
             return self.range_(field, tok)
         if tok.kind == "CMP":
@@ -431,6 +449,9 @@ def parse_query(text: str, default_fields: Sequence[str] | str | None = None) ->
         defaults = tuple(dict.fromkeys(resolved)) or None
     if not text.strip():
         raise _error(text, 0, "empty query", ["type some words, e.g. ti:(wireless AND charging)"])
+    if len(text) > MAX_QUERY_LENGTH:
+        raise _error(text, 0, f"query too long: {len(text):,} characters, at most "
+                     f"{MAX_QUERY_LENGTH:,} (MAX_QUERY_LENGTH)", ["split it into several queries or profiles"])
     if text.strip() == "*:*":
         return MatchAll()
     return _Parser(text, tokenize(text), defaults).parse()

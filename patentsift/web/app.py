@@ -17,10 +17,17 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from patentsift.config import Config, load_secret_key
+from patentsift.config import Config, ConfigError, load_secret_key
 from patentsift.web import auth
 from patentsift.web.deps import templates
-from patentsift.web.security import SecurityHeadersMiddleware, SlidingWindowLimiter, csrf_protect
+from patentsift.web.security import (
+    LoginThrottle,
+    SecurityHeadersMiddleware,
+    TrustedProxyMiddleware,
+    csrf_protect,
+    parse_trusted_proxies,
+)
+from patentsift.web.sessions import ABSOLUTE_LIFETIME, SessionStore
 from patentsift.wiring import System
 
 log = logging.getLogger(__name__)
@@ -36,7 +43,7 @@ ROUTER_MODULES = [
     "patentsift.web.routes_reports",
 ]
 SESSION_COOKIE = "patentsift_session"
-SESSION_MAX_AGE = 12 * 3600
+SESSION_MAX_AGE = int(ABSOLUTE_LIFETIME.total_seconds())  # the cookie; the server-side row decides (sessions.py)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
@@ -51,6 +58,10 @@ def create_app(cfg: Config, *, testing: bool = False) -> FastAPI:
     """The web app on `cfg`'s shared database and index. `testing`: session cookies are not marked Secure even
     when the configured base URL is https (TestClient speaks plain http)."""
     secret = load_secret_key(cfg)
+    try:
+        trusted_proxies = parse_trusted_proxies(cfg.trusted_proxies)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     system = System(cfg)
     db = system.database  # migrated before the first request
 
@@ -63,12 +74,16 @@ def create_app(cfg: Config, *, testing: bool = False) -> FastAPI:
                   dependencies=[Depends(csrf_protect)], docs_url="/api/docs", redoc_url=None,
                   openapi_url="/api/openapi.json")
     app.state.cfg, app.state.system, app.state.db, app.state.testing = cfg, system, db, testing
-    app.state.login_limiter = SlidingWindowLimiter(auth.LOGIN_LIMIT, auth.LOGIN_WINDOW)
+    app.state.login_throttle = LoginThrottle()
+    app.state.sessions = SessionStore()
     https = cfg.smtp.base_url.startswith("https://") and not testing
-    # added last = outermost: headers wrap every response, the session is there for every route
+    # added last = outermost: headers wrap every response, the session is there for every route; the proxy
+    # headers (only from cfg.trusted_proxies) are applied before anything reads the client address or scheme
     app.add_middleware(SessionMiddleware, secret_key=secret, session_cookie=SESSION_COOKIE,
                        max_age=SESSION_MAX_AGE, same_site="lax", https_only=https)
     app.add_middleware(SecurityHeadersMiddleware)
+    if trusted_proxies:
+        app.add_middleware(TrustedProxyMiddleware, trusted=trusted_proxies)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _error_handlers(app)
     app.include_router(auth.router)

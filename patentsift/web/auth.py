@@ -71,7 +71,15 @@ def session_store(request: Request) -> SessionStore:
 def current_user(request: Request, session: Annotated[Session, Depends(get_session)]) -> StaffUser:
     """The staff user of a live server-side session (also set as request.state.user for templates); else
     LoginRequired (and the dead session id leaves the cookie)."""
-    user = session_store(request).resolve(session, request.session.get(SESSION_ID_KEY))
+    store, token = session_store(request), request.session.get(SESSION_ID_KEY)
+    user, touch = store.resolve(session, token)
+    if (user is None and token is not None) or touch:
+        # in a short transaction of its own: the request's may roll back, and must not hold a write lock
+        with request.app.state.system.database.begin() as own:
+            if user is None:
+                store.end(own, token)  # a dead session stays dead (re-activating the user does not revive it)
+            else:
+                store.touch(own, str(token))
     if user is None:
         for key in (SESSION_ID_KEY, "uid", "login_at"):  # uid/login_at: cookies from before server-side sessions
             request.session.pop(key, None)

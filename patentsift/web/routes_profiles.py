@@ -96,6 +96,14 @@ def _get_profile(store: MatchStore, user: StaffUser, name: str, *, change: bool 
     return profile
 
 
+def name_taken(store: MatchStore, name: str) -> str | None:
+    """Why `name` cannot be used for a new profile, or None. Names are unique across outlets, so the answer is
+    worded alike for a profile the user can see and one of another outlet: it says neither whose nor what."""
+    if name and any(p.name == name for p in store.profiles()):
+        return f"the profile name {name!r} is not available: choose another"
+    return None
+
+
 def _split(text: str, *, lines_only: bool = False) -> list[str]:
     parts = text.splitlines() if lines_only else text.replace(",", "\n").splitlines()
     return [p.strip() for p in parts if p.strip()]
@@ -185,8 +193,8 @@ def api_profile(name: str, user: CurrentUser, store: Store) -> ProfileOut:
 @router.post("/api/profiles", response_model=ProfileOut, status_code=201, tags=["profiles"])
 def api_create_profile(body: ProfileIn, user: CurrentUser, store: Store,
                        index: Annotated[Index, Depends(get_index)]) -> ProfileOut:
-    if any(p.name == body.name for p in store.profiles()):
-        raise HTTPException(409, f"a profile named {body.name!r} already exists")
+    if (taken := name_taken(store, body.name)) is not None:
+        raise HTTPException(409, taken)
     return _api_save(user, store, index, body, outlet_owner(user.outlet_id))
 
 
@@ -288,8 +296,8 @@ async def create_profile(request: Request, user: CurrentUser, store: Store,
                          index: Annotated[Index, Depends(get_index)]) -> Response:
     form = await _form(request)
     profile, errors = _form_profile(form.get("name", ""), outlet_owner(user.outlet_id), form)
-    if profile.name and any(p.name == profile.name for p in store.profiles()):
-        errors.setdefault("name", []).append(f"a profile named {profile.name!r} already exists")
+    if (taken := name_taken(store, profile.name)) is not None:
+        errors.setdefault("name", []).append(taken)
     return _submit(request, store, index, profile, errors, new=True)
 
 

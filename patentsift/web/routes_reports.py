@@ -3,8 +3,6 @@ Staff see their own outlet's report; an administrator sees every outlet's, or on
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date, timedelta
 from typing import Annotated
 
@@ -15,11 +13,11 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from distribution.reports import (
-    CSV_HEADER,
     LABELS,
     MEASURES,
     Report,
     build_report,
+    csv_text,
     figures_dict,
     svg_bar_chart,
 )
@@ -87,16 +85,8 @@ def _report(request: Request, session: Session, user: StaffUser, start: date | N
 
 
 def report_csv(report: Report) -> str:
-    """The report as CSV text (the columns of distribution.reports.write_csv)."""
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(CSV_HEADER)
-    values = [lambda f, m=m: "" if getattr(f, m) is None else getattr(f, m) for m in MEASURES]
-    for r in report.rows:
-        w.writerow([r.level, "", r.outlet, r.organization, *(v(r.figures) for v in values)])
-    for month, figs in report.monthly.items():
-        w.writerow(["month", month, report.outlet or "", "", *(v(figs) for v in values)])
-    return buf.getvalue()
+    """The report as CSV text (distribution.reports.csv_text: write_csv's rows, formula cells escaped)."""
+    return csv_text(report)
 
 
 class FiguresOut(BaseModel):

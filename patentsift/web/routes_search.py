@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from index.base import FACETS, Index
@@ -42,6 +42,8 @@ def search_page(request: Request, user: CurrentUser, index: Annotated[Index, Dep
                             "before": q[:exc.position], "at": q[exc.position:exc.position + 1] or " ",
                             "after": q[exc.position + 1:]}
         return templates.TemplateResponse(request, "search.html", context, status_code=400)
+    except ValueError as exc:  # a malformed `cursor` (hand-edited or truncated link): the request is bad, not us
+        raise HTTPException(400, str(exc)) from None
     context["result"] = result
     context["hits"] = [(hit, safe_highlights(hit)) for hit in result.hits]
     context["facets"] = {name: [(fv, "/search?" + urlencode({"q": add_clause(q, facet_clause(name, fv.value))}))

@@ -23,6 +23,7 @@ from index.base import Index
 from patentsift.config import load_secret_key
 from patentsift.web.auth import (
     CurrentUser,
+    can_see_outlet,
     check_contact,
     check_organization,
     check_subscription,
@@ -80,6 +81,11 @@ register_strings({
     "subs.unflagged": {"en": "The contact is un-flagged: digests go to it again from the next run.",
                        "zh": "已解除该联系人的标记，下次运行起将恢复推送。"},
     "subs.send_when_empty": {"en": "Send even when there is nothing new", "zh": "无新内容时也发送"},
+    "subs.identity": {"en": "How digests present the outlet", "zh": "快讯中的网点信息"},
+    "subs.sender_name": {"en": "Sender name (From)", "zh": "发件人名称"},
+    "subs.contact_address": {"en": "Contact address (footer)", "zh": "联系方式（页脚）"},
+    "subs.footer_note": {"en": "Footer note", "zh": "页脚附注"},
+    "subs.save": {"en": "Save", "zh": "保存"},
     "subs.subject": {"en": "Subject", "zh": "主题"},
     "status.pending": {"en": "waiting for confirmation", "zh": "待确认"},
     "status.active": {"en": "active", "zh": "生效中"},
@@ -314,7 +320,24 @@ def subscriptions_page(request: Request, user: CurrentUser, session: DbSession, 
     return templates.TemplateResponse(request, "subscriptions.html", {
         "organizations": _organizations(session, user), "subscriptions": _subscriptions(session, user),
         "profiles": [p.name for p in visible_profiles(store, user)], "outlets": outlets,
+        "identity_outlets": outlets or [session.get(Outlet, user.outlet_id)],
         "confirm_url": confirm_url, "mailed": mailed, "mail_error": mail_error, "unflagged": unflagged})
+
+
+@router.post("/outlets/{outlet_id}/identity", include_in_schema=False)
+def set_outlet_identity(outlet_id: int, user: CurrentUser, session: DbSession,
+                        sender_name: Annotated[str, Form()] = "", contact_address: Annotated[str, Form()] = "",
+                        footer_note: Annotated[str, Form()] = "") -> Response:
+    """The outlet's identity in its digests and confirmation messages (its own staff, or an admin)."""
+    outlet = session.get(Outlet, outlet_id)
+    if outlet is None or not can_see_outlet(user, outlet_id):
+        raise HTTPException(404, f"no outlet with id {outlet_id}")
+    try:
+        service.set_outlet_identity(session, outlet, sender_name=sender_name, contact_address=contact_address,
+                                    footer_note=footer_note)
+    except SubscriberError as exc:
+        raise _fail(exc) from None
+    return RedirectResponse("/subscriptions", status_code=303)
 
 
 def _after_mail(sub_id: int, error: str | None, confirm_url: str | None = None) -> RedirectResponse:

@@ -68,25 +68,26 @@ class SessionStore:
         s.flush()
         return token
 
-    def resolve(self, s: Session, token: object) -> StaffUser | None:
-        """The active staff user a live session token belongs to (its idle clock restarted); else None, and a
-        dead row (expired, password changed, user inactive) is deleted."""
+    def resolve(self, s: Session, token: object) -> tuple[StaffUser | None, bool]:
+        """(the active staff user of a live session, whether its idle clock is due a `touch`), reading only; a dead
+        session (unknown, expired, password changed, user inactive or gone) gives (None, False): `end` it."""
         if not isinstance(token, str) or not token or len(token) > 200:
-            return None
+            return None, False
         row = s.get(WebSession, _digest(token))
         if row is None:
-            return None
+            return None, False
         now = self.clock()
         user = s.get(StaffUser, row.user_id)
         if (user is None or not user.active or row.password_stamp != password_stamp(user)
                 or now - row.created_at >= self.absolute or now - row.last_seen_at >= self.idle):
-            s.delete(row)
-            s.flush()
-            return None
-        if now - row.last_seen_at >= TOUCH_EVERY:
-            row.last_seen_at = now
-            s.flush()
-        return user
+            return None, False
+        return user, now - row.last_seen_at >= TOUCH_EVERY
+
+    def touch(self, s: Session, token: str) -> None:
+        """Restart the session's idle clock (written at most every TOUCH_EVERY: see `resolve`)."""
+        row = s.get(WebSession, _digest(token))
+        if row is not None:
+            row.last_seen_at = self.clock()
 
     def end(self, s: Session, token: object) -> None:
         """End one session (logout); an unknown or malformed token changes nothing."""

@@ -421,3 +421,42 @@ def test_cli_mails_confirmation_resends_unflags_and_sets_outlet_identity(
         assert "not sent" in out
     finally:
         STATE.close()
+
+
+def test_staff_set_outlet_identity_and_unflag_contacts_in_the_web_app(loop: Loop, client: TestClient) -> None:
+    csrf = _login(client)
+    with open_database(loop.cfg) as db, db.begin() as s:
+        outlet_id = service.get_outlet(s, "Shanghai outlet").id
+        service.flag_contact(s, loop.contact_id, "550 5.1.1 no such user")
+    page = client.get("/subscriptions")
+    assert "上海专利信息推送" in page.text and "Un-flag" in page.text
+    res = client.post(f"/outlets/{outlet_id}/identity", data={"sender_name": "SH\r\nBcc: x@evil.example",
+                                                               "csrf_token": csrf}, follow_redirects=False)
+    assert res.status_code == 422
+    res = client.post(f"/outlets/{outlet_id}/identity", data={
+        "sender_name": "SH alerts", "contact_address": "ip@sh.example", "footer_note": "Line one\r\nLine two",
+        "csrf_token": csrf}, follow_redirects=False)
+    assert res.status_code == 303
+    res = client.post(f"/contacts/{loop.contact_id}/unflag", data={"csrf_token": csrf}, follow_redirects=False)
+    assert res.status_code == 303 and "unflagged=" in res.headers["location"]
+    api = client.post(f"/api/contacts/{loop.contact_id}/unflag", headers={"X-CSRF-Token": csrf})
+    assert api.status_code == 200 and api.json()["flagged"] is False
+    sub_id = _confirm_by_mail_as(loop, client, csrf, sender="SH alerts")
+    msg = _curated_digest(loop, sub_id)
+    assert msg["From"].addresses[0].display_name == "SH alerts"
+    body = msg.get_body(("plain",)).get_content()
+    assert "Shanghai outlet" in body and "ip@sh.example" in body and "Line two" in body
+
+
+def _confirm_by_mail_as(loop: Loop, client: TestClient, csrf: str, *, sender: str) -> int:
+    res = client.post("/api/subscriptions", json={"contact_id": loop.contact_id, "profiles": ["semis"]},
+                      headers={"X-CSRF-Token": csrf})
+    assert res.status_code == 201 and res.json()["confirmation_sent"] is True, res.text
+    mail = loop.sink.received[-1]
+    assert mail["From"].addresses[0].display_name == sender
+    url = _ours(_links(mail))["/confirm"][0]
+    reader = TestClient(client.app, base_url=BASE)
+    page = reader.get(url)
+    assert reader.post("/confirm", data={"token": parse_qs(urlsplit(url).query)["token"][0],
+                                         "csrf_token": _csrf(page.text)}).status_code == 200
+    return res.json()["id"]

@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 
 from index.query.ast import ALL_FIELDS, And, MatchAll, Not, Or, Phrase, Prefix, QuerySyntaxError, Range, Term
-from index.query.parser import FIELD_ALIASES, MAX_DEPTH, date_period, format_query, parse_query
+from index.query.parser import FIELD_ALIASES, MAX_DEPTH, MAX_TERMS, date_period, format_query, parse_query
 
 
 def t(text: str, field: str | None = None) -> Term:
@@ -367,8 +367,11 @@ def test_nesting_depth_is_limited_not_a_crash() -> None:
     assert "nested too deeply" in syntax_error("(" * 5000 + "a" + ")" * 5000).message
     assert "nested too deeply" in syntax_error("NOT " * 5000 + "a").message
     assert "nested too deeply" in syntax_error("-" * 5000 + "a").message
-    long_flat = " OR ".join(f"w{i}" for i in range(5000))
-    assert len(parse_query(long_flat).children) == 5000  # type: ignore[union-attr]
+    long_flat = " OR ".join(f"w{i}" for i in range(MAX_TERMS))
+    assert len(parse_query(long_flat).children) == MAX_TERMS  # type: ignore[union-attr]
+    err = syntax_error(long_flat + " OR extra")
+    assert "too many terms" in err.message and "MAX_TERMS" in err.message
+    assert err.position == len(long_flat) + 4  # at the first term past the limit
 
 
 def test_non_string_input_is_a_syntax_error() -> None:
