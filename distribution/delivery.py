@@ -76,7 +76,6 @@ class SmtpSettings:
     timeout: float = 30.0
 
 
-
 @dataclass
 class RetryPolicy:
     max_attempts: int = 5  # per run; what is left over stays 'failed_transient' for the next run

@@ -11,7 +11,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Any, Protocol
 
-from sqlalchemy import JSON, column, select, table
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from distribution.ipc_titles import subclass_title
@@ -20,14 +20,12 @@ from distribution.models import Delivery, ReviewItem, SentItem
 from index.base import Index
 from index.model import PatentDocument
 from matching.explain import Explanation
+from subscribers.models import InterestProfile, Subscription
 
 SNIPPET_CHARS = 320
 IN_CHUNK = 500  # ids per `IN (...)` when reading many subscriptions at once
 _MARK = re.compile(r"<mark>(.*?)</mark>", re.S)
 ACTIVE_DELIVERY = ("pending", "sending", "failed_transient")  # reserve their items for themselves
-# the rooms' tables this module reads by name only (no import of matching or subscribers)
-_PROFILES = table("matching_profiles", column("name"), column("spec", JSON))
-_SUBSCRIPTIONS = table("sub_subscriptions", column("id"), column("profile_names", JSON))
 
 
 @dataclass
@@ -122,8 +120,8 @@ def digest_inputs(session: Session, subscription_ids: Iterable[int]) -> dict[int
         for sub_id, key in session.execute(select(SentItem.subscription_id, SentItem.item_key).where(
                 SentItem.subscription_id.in_(chunk))):
             out[sub_id].sent.add(key)
-        profiles = dict(session.execute(select(_SUBSCRIPTIONS.c.id, _SUBSCRIPTIONS.c.profile_names).where(
-            _SUBSCRIPTIONS.c.id.in_(chunk))).all())
+        profiles = dict(session.execute(select(Subscription.id, Subscription.profile_names).where(
+            Subscription.id.in_(chunk))).all())
         seeds = profile_seeds(session, {n for names in profiles.values() for n in names or []})
         for sub_id, names in profiles.items():
             out[sub_id].seeds.update(s for n in names or [] for s in seeds.get(n, ()))
@@ -135,8 +133,8 @@ def profile_seeds(session: Session, names: Iterable[str]) -> dict[str, list[str]
     wanted = sorted(set(names))
     out: dict[str, list[str]] = {}
     for start in range(0, len(wanted), IN_CHUNK):
-        for name, spec in session.execute(select(_PROFILES.c.name, _PROFILES.c.spec).where(
-                _PROFILES.c.name.in_(wanted[start:start + IN_CHUNK]))):
+        for name, spec in session.execute(select(InterestProfile.name, InterestProfile.spec).where(
+                InterestProfile.name.in_(wanted[start:start + IN_CHUNK]))):
             out[name] = [str(s) for s in (spec or {}).get("seeds") or []]
     return out
 

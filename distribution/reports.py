@@ -89,8 +89,8 @@ def build_report(session: Session, start: date, end: date, *, outlet: str | None
                  harvest_state: Path | None = None) -> Report:
     """Figures for [start, end] (whole UTC days) per outlet and organization, with monthly totals."""
     from distribution.models import Delivery, ReviewItem
-    from matching.store import MatchRow, ProfileRow
-    from subscribers.models import ConsentEvent, Contact, Organization, Outlet, Subscription
+    from matching.store import MatchRow
+    from subscribers.models import ConsentEvent, Contact, InterestProfile, Organization, Outlet, Subscription
 
     lo = datetime.combine(start, time.min, UTC)
     hi = datetime.combine(end + timedelta(days=1), time.min, UTC)
@@ -141,8 +141,8 @@ def build_report(session: Session, start: date, end: date, *, outlet: str | None
                                       .where(ConsentEvent.kind == "unsubscribed")):
         if (at := inside(at)) is not None:
             count("unsubscribes", sub_id, at)
-    _count_matches(session, select(MatchRow.id, ProfileRow.name, MatchRow.created_at)
-                   .join(ProfileRow, MatchRow.profile_id == ProfileRow.id), inside, orgs, org_profiles,
+    _count_matches(session, select(MatchRow.id, InterestProfile.name, MatchRow.created_at)
+                   .join(InterestProfile, MatchRow.profile_id == InterestProfile.id), inside, orgs, org_profiles,
                    per_org, per_outlet, monthly, total)
     for done_at, n in harvested_by_file(harvest_state):
         if (at := inside(done_at)) is not None:

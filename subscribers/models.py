@@ -1,4 +1,5 @@
-"""Subscriber tables (prefix `sub_`): outlets and their staff, organizations, contacts, subscriptions, consent.
+"""Subscriber tables (prefix `sub_`): outlets and their staff, organizations, contacts, interest profiles,
+subscriptions, consent.
 
 Values are validated by subscribers/service.py; the CHECK constraints here are the database's last line.
 """
@@ -6,6 +7,7 @@ Values are validated by subscribers/service.py; the CHECK constraints here are t
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -104,6 +106,23 @@ class Contact(Base):
 
     organization: Mapped[Organization] = relationship(back_populates="contacts")
     subscriptions: Mapped[list[Subscription]] = relationship(back_populates="contact")
+
+
+class InterestProfile(Base):
+    """An interest profile (what an enterprise wants to hear about) and the outlet that made it: `outlet_id` None
+    is a service-wide profile (made from the command line), readable by every outlet, changed by administrators.
+    `spec` holds the profile's fields (subscribers.profiles.Profile.to_dict, without outlet_id). matching/ keeps
+    what it derives from a profile (vectors, calibration, watermark) in its own table, keyed by this id."""
+
+    __tablename__ = "sub_profiles"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    outlet_id: Mapped[int | None] = mapped_column(ForeignKey("sub_outlets.id", ondelete="CASCADE"), index=True,
+                                                  nullable=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
 class Subscription(Base):

@@ -28,7 +28,8 @@ class Profile:
     """One subscriber interest. `classes`/`exclude_classes` are IPC/CPC prefixes (`H02J`, `H02J50/10`)."""
 
     name: str
-    owner: str = ""
+    owner: str = ""  # who to ask about it (free text, e.g. a team's address)
+    outlet_id: int | None = None  # the outlet it belongs to (None: service-wide); stored as a column, not in spec
     description: str = ""
     query: str | None = None  # optional boolean query in the project's query language
     classes: list[str] = field(default_factory=list)
@@ -118,7 +119,8 @@ def validate_profile(profile: Profile, known_document: Callable[[str], bool] | N
     if problems:
         raise ProfileError(profile.name, problems)
     return Profile(
-        name=profile.name, owner=profile.owner.strip(), description=profile.description.strip(), query=query,
+        name=profile.name, owner=profile.owner.strip(), outlet_id=profile.outlet_id,
+        description=profile.description.strip(), query=query,
         classes=_unique(classes), exclude_classes=_unique(excluded), applicants=_unique(profile.applicants),
         seeds=_unique(seeds), exclude_terms=_unique(t.strip().lower() for t in profile.exclude_terms),
         languages=_unique(lang.strip().lower() for lang in profile.languages),

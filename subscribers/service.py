@@ -18,7 +18,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from croniter import croniter
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import column, select, table
+from sqlalchemy import select
 from sqlalchemy.orm import Session, contains_eager
 
 from db import utcnow
@@ -201,14 +201,14 @@ def _choice(value: str, allowed: Sequence[str], what: str) -> str:
     return value
 
 
-_PROFILES = table("matching_profiles", column("name"))  # matching's table, in the same database: read by name only
+def _known_profiles(s: Session, names: Iterable[str], outlet_id: int | None = None) -> list[str]:
+    """The named profiles, each one a profile the outlet may use (its own or a service-wide one)."""
+    from subscribers import profile_rows
 
-
-def _known_profiles(s: Session, names: Iterable[str]) -> list[str]:
     wanted = list(dict.fromkeys(n.strip() for n in names if n.strip()))
     if not wanted:
         raise SubscriberError("a subscription needs at least one profile")
-    have = set(s.scalars(select(_PROFILES.c.name).where(_PROFILES.c.name.in_(wanted))))
+    have = profile_rows.names_of(s, wanted, None if outlet_id is None else {outlet_id})
     missing = [n for n in wanted if n not in have]
     if missing:
         raise NotFound(f"unknown profile(s): {', '.join(missing)} (patentsift profile list shows the stored ones)")
@@ -394,7 +394,7 @@ def subscribe(s: Session, secret: str, contact_id: int, profile_names: Iterable[
         raise SubscriberError(f"max_items must be between 1 and {MAX_ITEMS_LIMIT}, not {max_items}")
     if auto_approve_above is not None and not 0.0 <= auto_approve_above <= 1.0:
         raise SubscriberError(f"auto_approve_above must be a score between 0 and 1, not {auto_approve_above}")
-    sub = Subscription(contact_id=contact.id, profile_names=_known_profiles(s, profile_names),
+    sub = Subscription(contact_id=contact.id, profile_names=_known_profiles(s, profile_names, contact.organization.outlet_id),
                        frequency=check_frequency(frequency), max_items=max_items,
                        format=_choice(format, FORMATS, "format"), status="pending",
                        auto_approve_above=auto_approve_above, send_when_empty=bool(send_when_empty))

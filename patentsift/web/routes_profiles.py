@@ -1,8 +1,8 @@
 """Interest profiles: list, create, edit, delete, preview (pages and /api/profiles).
 
-Profiles are not stored per outlet; the web records the creating outlet in `owner` as `outlet:<id>`. Such a
-profile is seen and changed only by that outlet's staff (and admins); a profile with any other owner (made by the
-CLI) is shared: every staff member sees it, only admins change it.
+Each profile belongs to an outlet (`outlet_id`, set to the creating user's outlet): it is seen and changed only by
+that outlet's staff (and admins). A profile with no outlet (made by the CLI) is shared: every staff member sees
+it, only admins change it. Lists are filtered in SQL (subscribers.profile_rows.visible).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from index.base import Index
 from matching.store import MatchStore, UnknownProfile
-from patentsift.web.auth import CurrentUser
+from patentsift.web.auth import CurrentUser, visible_outlet_ids
 from patentsift.web.deps import get_index, get_match_store, templates
 from patentsift.web.i18n import register_strings
 from subscribers.models import StaffUser
@@ -61,26 +61,16 @@ register_strings({
 Store = Annotated[MatchStore, Depends(get_match_store)]
 
 
-def outlet_owner(outlet_id: int) -> str:
-    return f"outlet:{outlet_id}"
-
-
-def _owner_outlet(profile: Profile) -> int | None:
-    prefix, _, rest = profile.owner.partition(":")
-    return int(rest) if prefix == "outlet" and rest.isdigit() else None
-
-
 def can_read_profile(user: StaffUser, profile: Profile) -> bool:
-    owner = _owner_outlet(profile)
-    return user.role == "admin" or owner is None or owner == user.outlet_id
+    return user.role == "admin" or profile.outlet_id is None or profile.outlet_id == user.outlet_id
 
 
 def can_change_profile(user: StaffUser, profile: Profile) -> bool:
-    return user.role == "admin" or _owner_outlet(profile) == user.outlet_id
+    return user.role == "admin" or (profile.outlet_id is not None and profile.outlet_id == user.outlet_id)
 
 
 def visible_profiles(store: MatchStore, user: StaffUser) -> list[Profile]:
-    return [p for p in store.profiles() if can_read_profile(user, p)]
+    return store.profiles(outlet_ids=visible_outlet_ids(user))
 
 
 def _get_profile(store: MatchStore, user: StaffUser, name: str, *, change: bool = False) -> Profile:
@@ -150,7 +140,8 @@ class ProfileIn(BaseModel):
 
 
 class ProfileOut(ProfileIn):
-    owner: str
+    owner: str = ""
+    outlet_id: int | None = None  # None: a shared (service-wide) profile
     editable: bool
 
 
@@ -172,9 +163,10 @@ def _out(user: StaffUser, p: Profile) -> ProfileOut:
     return ProfileOut(**p.to_dict(), editable=can_change_profile(user, p))
 
 
-def _api_save(user: StaffUser, store: MatchStore, index: Index, body: ProfileIn, owner: str) -> ProfileOut:
+def _api_save(user: StaffUser, store: MatchStore, index: Index, body: ProfileIn, outlet_id: int | None,
+              owner: str = "") -> ProfileOut:
     try:
-        saved = _save(store, index, Profile(**body.model_dump(), owner=owner))
+        saved = _save(store, index, Profile(**body.model_dump(), owner=owner, outlet_id=outlet_id))
     except ProfileError as exc:
         raise HTTPException(422, {"message": str(exc), "fields": field_errors(exc)}) from None
     return _out(user, saved)
@@ -195,7 +187,7 @@ def api_create_profile(body: ProfileIn, user: CurrentUser, store: Store,
                        index: Annotated[Index, Depends(get_index)]) -> ProfileOut:
     if (taken := name_taken(store, body.name)) is not None:
         raise HTTPException(409, taken)
-    return _api_save(user, store, index, body, outlet_owner(user.outlet_id))
+    return _api_save(user, store, index, body, user.outlet_id, owner=user.email)
 
 
 @router.put("/api/profiles/{name}", response_model=ProfileOut, tags=["profiles"])
@@ -204,7 +196,7 @@ def api_update_profile(name: str, body: ProfileIn, user: CurrentUser, store: Sto
     old = _get_profile(store, user, name, change=True)
     if body.name != name:
         raise HTTPException(422, "a profile cannot be renamed: create a new one")
-    return _api_save(user, store, index, body, old.owner)
+    return _api_save(user, store, index, body, old.outlet_id, owner=old.owner)
 
 
 @router.delete("/api/profiles/{name}", status_code=204, tags=["profiles"])
@@ -255,7 +247,8 @@ def edit_profile_page(request: Request, name: str, user: CurrentUser, store: Sto
                       editable=can_change_profile(user, profile))
 
 
-def _form_profile(name: str, owner: str, form: dict[str, str]) -> tuple[Profile, dict[str, list[str]]]:
+def _form_profile(name: str, outlet_id: int | None, owner: str,
+                  form: dict[str, str]) -> tuple[Profile, dict[str, list[str]]]:
     """A Profile from the edit form; number fields that do not parse become field errors."""
     errors: dict[str, list[str]] = {}
     numbers: dict[str, Any] = {"threshold": 0.35, "max_items": 20}
@@ -267,7 +260,7 @@ def _form_profile(name: str, owner: str, form: dict[str, str]) -> tuple[Profile,
             except ValueError:
                 errors[key] = [f"not a number: {raw!r}"]
     lists = {k: _split(form.get(k, ""), lines_only=k == "applicants") for k in LIST_FIELDS}
-    profile = Profile(name=name.strip(), owner=owner, description=form.get("description", ""),
+    profile = Profile(name=name.strip(), owner=owner, outlet_id=outlet_id, description=form.get("description", ""),
                       query=form.get("query") or None, **lists, **numbers)
     return profile, errors
 
@@ -295,7 +288,7 @@ def _submit(request: Request, store: MatchStore, index: Index, profile: Profile,
 async def create_profile(request: Request, user: CurrentUser, store: Store,
                          index: Annotated[Index, Depends(get_index)]) -> Response:
     form = await _form(request)
-    profile, errors = _form_profile(form.get("name", ""), outlet_owner(user.outlet_id), form)
+    profile, errors = _form_profile(form.get("name", ""), user.outlet_id, user.email, form)
     if (taken := name_taken(store, profile.name)) is not None:
         errors.setdefault("name", []).append(taken)
     return _submit(request, store, index, profile, errors, new=True)
@@ -305,7 +298,7 @@ async def create_profile(request: Request, user: CurrentUser, store: Store,
 async def update_profile(request: Request, name: str, user: CurrentUser, store: Store,
                          index: Annotated[Index, Depends(get_index)]) -> Response:
     old = _get_profile(store, user, name, change=True)
-    profile, errors = _form_profile(name, old.owner, await _form(request))
+    profile, errors = _form_profile(name, old.outlet_id, old.owner, await _form(request))
     return _submit(request, store, index, profile, errors, new=False)
 
 

@@ -42,7 +42,7 @@ def search_page(request: Request, user: CurrentUser, index: Annotated[Index, Dep
                             "before": q[:exc.position], "at": q[exc.position:exc.position + 1] or " ",
                             "after": q[exc.position + 1:]}
         return templates.TemplateResponse(request, "search.html", context, status_code=400)
-    except ValueError as exc:  # a malformed `cursor` (hand-edited or truncated link): the request is bad, not us
+    except (ValueError, OverflowError) as exc:  # a malformed `cursor` (a hand-edited link): a bad request
         raise HTTPException(400, str(exc)) from None
     context["result"] = result
     context["hits"] = [(hit, safe_highlights(hit)) for hit in result.hits]

@@ -115,9 +115,10 @@ class LoginThrottle:
     counted before the password is checked (parallel attempts cannot slip through); a successful login clears the
     account's count and takes its attempt back from the address's."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self.accounts = SlidingWindowLimiter(ACCOUNT_LIMIT, ACCOUNT_WINDOW, clock)
-        self.addresses = SlidingWindowLimiter(ADDRESS_LIMIT, ADDRESS_WINDOW, clock)
+    def __init__(self, account_limit: int = ACCOUNT_LIMIT, address_limit: int = ADDRESS_LIMIT,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.accounts = SlidingWindowLimiter(account_limit, ACCOUNT_WINDOW, clock)
+        self.addresses = SlidingWindowLimiter(address_limit, ADDRESS_WINDOW, clock)
 
     def attempt(self, account: str, address: str) -> float | None:
         """None when the attempt may go on, else the seconds to wait (the attempt is refused)."""

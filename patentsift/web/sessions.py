@@ -21,7 +21,7 @@ import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import ForeignKey, String, delete, or_, select
+from sqlalchemy import ForeignKey, String, delete, or_
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from db import Base, UTCDateTime, utcnow
@@ -104,9 +104,6 @@ class SessionStore:
         now = now or self.clock()
         s.execute(delete(WebSession).where(or_(WebSession.last_seen_at <= now - self.idle,
                                                 WebSession.created_at <= now - self.absolute)))
-
-    def count(self, s: Session, user_id: int) -> int:
-        return len(list(s.scalars(select(WebSession.id).where(WebSession.user_id == user_id))))
 
 
 def end_user_sessions(s: Session, user_id: int) -> int:

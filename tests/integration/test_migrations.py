@@ -9,8 +9,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, select
-from sqlalchemy.orm import Session
+from sqlalchemy import inspect
 
 from db import database_url, make_engine
 from patentsift.config import load_config
@@ -80,21 +79,51 @@ def test_database_url_spellings(tmp_path: Path) -> None:
 
 
 def test_a_database_made_before_migrations_is_adopted(tmp_path: Path) -> None:
-    """MatchStore used create_all before: its tables and rows stay, the missing tables are added."""
-    from matching.store import ProfileRow
+    """MatchStore used create_all before (the matching tables of revision 0001, no alembic_version): its tables and
+    rows stay, the missing tables are added, and its profiles move to subscribers' sub_profiles."""
+    from sqlalchemy import text
 
     metadata = load_models()
     url = database_url(tmp_path / "old.sqlite")
     engine = make_engine(url)
-    legacy = [t for name, t in metadata.tables.items() if name.startswith("matching_")]
-    metadata.create_all(engine, tables=legacy)
-    with Session(engine) as s, s.begin():
-        s.add(ProfileRow(name="batteries", spec={"name": "batteries"}, watermark=7))
+    upgrade(engine, "0001")
+    with engine.begin() as conn:  # keep only what MatchStore's create_all made: the matching tables
+        for name in [t for t in inspect(conn).get_table_names() if not t.startswith("matching_")]:
+            conn.execute(text(f"DROP TABLE {name}"))
+        conn.execute(text("INSERT INTO matching_profiles (name, owner, spec, watermark, created_at, updated_at) "
+                          "VALUES ('batteries', '', '{\"name\": \"batteries\"}', 7, '2026-01-01', '2026-01-01')"))
     upgrade(engine)
     try:
         assert set(inspect(engine).get_table_names()) == set(metadata.tables) | {"alembic_version"}
         with engine.connect() as conn:
-            assert conn.execute(select(ProfileRow.__table__.c.watermark)).scalar() == 7
+            assert conn.execute(text("SELECT watermark FROM matching_profiles")).scalar() == 7
+            assert conn.execute(text("SELECT name, outlet_id FROM sub_profiles")).one() == ("batteries", None)
+    finally:
+        engine.dispose()
+
+
+def test_profiles_made_in_the_web_app_keep_their_outlet(db_url: str) -> None:  # noqa: F811
+    """Revision 0005 turns the web app's `owner = "outlet:<id>"` into the profile's outlet_id, and back."""
+    from sqlalchemy import text
+
+    upgrade(db_url, "0004")
+    engine = make_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO sub_outlets (id, name, region, sender_name, contact_address, footer_note)"
+                              " VALUES (3, 'West', '', '', '', '')"))
+            for name, owner in (("west-own", "outlet:3"), ("shared", "ops@example.com"), ("gone", "outlet:99")):
+                conn.execute(text("INSERT INTO matching_profiles (name, owner, spec, watermark, created_at, "
+                                  "updated_at) VALUES (:n, :o, :s, 0, :t, :t)"),
+                             {"n": name, "o": owner, "s": f'{{"name": "{name}"}}', "t": "2026-01-01 00:00:00+00"})
+        upgrade(db_url)
+        with engine.connect() as conn:
+            rows = dict(conn.execute(text("SELECT name, outlet_id FROM sub_profiles")).all())
+        assert rows == {"west-own": 3, "shared": None, "gone": None}
+        downgrade(db_url, "0004")
+        with engine.connect() as conn:
+            owners = dict(conn.execute(text("SELECT name, owner FROM matching_profiles")).all())
+        assert owners["west-own"] == "outlet:3" and owners["shared"] == ""
     finally:
         engine.dispose()
 

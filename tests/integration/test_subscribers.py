@@ -105,7 +105,7 @@ def test_staff_passwords_are_argon2_hashed_and_verified(db: Database) -> None:
             sv.create_staff(s, outlet.id, "CURATOR@example.org", "another password")
         with pytest.raises(sv.SubscriberError, match="unknown role 'root'"):
             sv.create_staff(s, outlet.id, "x@example.org", "long enough", role="root")
-        with pytest.raises(sv.SubscriberError, match="at least 8"):
+        with pytest.raises(sv.SubscriberError, match="at least 12"):
             sv.create_staff(s, outlet.id, "y@example.org", "short")
 
 

@@ -55,11 +55,11 @@ def build_site(tmp: Path, docs: list[PatentDocument]) -> Site:
     cfg = Config(data_dir=tmp, secret_key=SECRET)
     world = make_world(tmp, docs)  # data_dir/index.sqlite and data_dir/patentsift.sqlite: the app's own files
     try:
-        world.store.save_profile(Profile(name="west-private", owner="outlet:2", description="west only",
-                                         query=QUERY))
         with open_database(cfg) as db, db.begin() as s:
             east, west = service.create_outlet(s, "East"), service.create_outlet(s, "West")
             assert west.id == 2
+            world.store.save_profile(Profile(name="west-private", owner="outlet:2", outlet_id=2,
+                                             description="west only", query=QUERY), session=s)
             service.create_staff(s, east.id, "staff@east.example", PASSWORD, name="Ada")
             service.create_staff(s, west.id, "staff@west.example", PASSWORD, name="Wes")
             service.create_staff(s, west.id, "admin@west.example", PASSWORD, role="admin")

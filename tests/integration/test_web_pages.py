@@ -102,7 +102,7 @@ def test_profile_create_with_field_errors_edit_and_preview(client: TestClient, s
                       follow_redirects=False)
     assert res.status_code == 303 and res.headers["location"] == "/profiles/semis-east"
     made = client.get("/api/profiles/semis-east").json()
-    assert made["owner"] == "outlet:1" and made["classes"] == ["H01L"] and made["editable"] is True
+    assert made["outlet_id"] == 1 and made["classes"] == ["H01L"] and made["editable"] is True
     assert made["applicants"] == ["Acme, Inc.", "Globex"]
     res = send(client, "PUT", "/api/profiles/semis-east", None, {**made, "description": "chips and wafers"}, csrf)
     assert res.status_code == 200 and res.json()["description"] == "chips and wafers"
