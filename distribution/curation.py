@@ -6,14 +6,14 @@ decision, its audit event and the feedback it triggers are one transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from distribution.models import AuditEvent, ReviewItem
+from distribution.models import AuditEvent, AuditItem, ReviewItem
 
 ACTIONS = ("approve", "reject", "annotate", "pin", "unpin")
 _FEEDBACK = {"approve": True, "reject": False}
@@ -55,20 +55,41 @@ def enqueue_new_matches(session: Session, match_store: Any, now: datetime | None
     session.flush()
     auto_ids = [i.id for i in added if i.decided_by == "auto"]
     if auto_ids:
-        session.add(AuditEvent(who="auto", at=now, action="approve", item_ids=auto_ids,
-                               detail={"reason": "score at or above auto_approve_above"}))
+        record_event(session, "auto", now, "approve", auto_ids, {"reason": "score at or above auto_approve_above"})
         session.flush()
     return added
 
 
-def queue(session: Session, subscription_id: int | None = None, status: str | None = "pending") -> list[ReviewItem]:
-    """Review items (of one subscription, with one status), best score first."""
+def visible_subscription_ids(outlet_ids: Collection[int]) -> Select[tuple[int]]:
+    """SQL: the ids of the subscriptions of these outlets' organizations."""
+    from subscribers.models import Contact, Organization, Subscription
+
+    return (select(Subscription.id).join(Contact, Subscription.contact_id == Contact.id)
+            .join(Organization, Contact.organization_id == Organization.id)
+            .where(Organization.outlet_id.in_(list(outlet_ids))))
+
+
+def queue(session: Session, subscription_id: int | None = None, status: str | None = "pending", *,
+          outlet_ids: Collection[int] | None = None) -> list[ReviewItem]:
+    """Review items (of one subscription, with one status, of these outlets' subscriptions), best score first."""
     q = select(ReviewItem)
     if subscription_id is not None:
         q = q.where(ReviewItem.subscription_id == subscription_id)
     if status is not None:
         q = q.where(ReviewItem.status == status)
+    if outlet_ids is not None:
+        q = q.where(ReviewItem.subscription_id.in_(visible_subscription_ids(outlet_ids)))
     return list(session.scalars(q.order_by(ReviewItem.score.desc(), ReviewItem.id)))
+
+
+def record_event(session: Session, who: str, at: datetime, action: str, item_ids: Sequence[int],
+                 detail: dict[str, Any] | None = None) -> AuditEvent:
+    """Add an audit event and the items it touched."""
+    event = AuditEvent(who=who[:320], at=at, action=action, item_ids=list(item_ids), detail=detail or {})
+    session.add(event)
+    session.flush()
+    session.add_all(AuditItem(event_id=event.id, item_id=i) for i in dict.fromkeys(item_ids))
+    return event
 
 
 def decide(session: Session, item_ids: Iterable[int], action: str, who: str, note: str | None = None, *,
@@ -92,7 +113,7 @@ def decide(session: Session, item_ids: Iterable[int], action: str, who: str, not
         if note is not None:
             item.note = note or None
     detail: dict[str, Any] = {"note": note} if note is not None else {}
-    session.add(AuditEvent(who=who, at=now, action=action, item_ids=ids, detail=detail))
+    record_event(session, who, now, action, ids, detail)
     if match_store is not None and action in _FEEDBACK:
         for match_id in dict.fromkeys(i.match_id for i in items):
             match_store.add_feedback(match_id, _FEEDBACK[action], source="curator", session=session)
@@ -110,5 +131,24 @@ def _items(session: Session, ids: Sequence[int]) -> list[ReviewItem]:
 
 def audit_trail(session: Session, item_id: int | None = None) -> list[AuditEvent]:
     """Audit events, oldest first (those touching one item, when given)."""
-    events = list(session.scalars(select(AuditEvent).order_by(AuditEvent.id)))
-    return [e for e in events if item_id is None or item_id in (e.item_ids or [])]
+    q = select(AuditEvent).order_by(AuditEvent.id)
+    if item_id is not None:
+        q = q.where(AuditEvent.id.in_(select(AuditItem.event_id).where(AuditItem.item_id == item_id)))
+    return list(session.scalars(q))
+
+
+def visible_audit(session: Session, outlet_ids: Collection[int] | None, limit: int = 200
+                  ) -> list[tuple[AuditEvent, list[int]]]:
+    """The newest audit events touching items of these outlets' subscriptions (None: all), each with only those
+    item ids; filtered and limited in SQL."""
+    items = select(AuditItem.event_id, AuditItem.item_id).join(ReviewItem, AuditItem.item_id == ReviewItem.id)
+    if outlet_ids is not None:
+        items = items.where(ReviewItem.subscription_id.in_(visible_subscription_ids(outlet_ids)))
+    seen = items.subquery()
+    events = list(session.scalars(select(AuditEvent).where(AuditEvent.id.in_(select(seen.c.event_id)))
+                                  .order_by(AuditEvent.id.desc()).limit(limit)))
+    touched: dict[int, list[int]] = {}
+    for event_id, item_id in session.execute(select(seen.c.event_id, seen.c.item_id).where(
+            seen.c.event_id.in_([e.id for e in events]))):
+        touched.setdefault(event_id, []).append(item_id)
+    return [(e, [i for i in e.item_ids or [] if i in set(touched.get(e.id, []))]) for e in events]

@@ -15,7 +15,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from distribution.models import AuditEvent, ReviewItem
+from distribution.curation import record_event
+from distribution.models import AuditEvent, AuditItem, ReviewItem
 
 ACTION = "feedback"
 
@@ -42,12 +43,13 @@ def reader_item(session: Session, subscription_id: int, item_id: int) -> ReviewI
 
 def reader_judgements(session: Session, item_ids: list[int] | None = None) -> dict[int, ReaderJudgement]:
     """Review item id -> the latest reader judgement on it (of the given items, or all)."""
-    wanted = set(item_ids) if item_ids is not None else None
+    q = (select(AuditItem.item_id, AuditEvent).join(AuditEvent, AuditItem.event_id == AuditEvent.id)
+         .where(AuditEvent.action == ACTION).order_by(AuditEvent.id))
+    if item_ids is not None:
+        q = q.where(AuditItem.item_id.in_(list(item_ids)))
     out: dict[int, ReaderJudgement] = {}
-    for e in session.scalars(select(AuditEvent).where(AuditEvent.action == ACTION).order_by(AuditEvent.id)):
-        for i in e.item_ids or []:
-            if wanted is None or i in wanted:
-                out[i] = ReaderJudgement(bool((e.detail or {}).get("relevant")), e.at, e.who)
+    for item_id, e in session.execute(q):
+        out[item_id] = ReaderJudgement(bool((e.detail or {}).get("relevant")), e.at, e.who)
     return out
 
 
@@ -63,9 +65,8 @@ def record_reader_feedback(session: Session, subscription_id: int, item_id: int,
         return item, False
     sub = session.get(Subscription, subscription_id)
     who = f"reader:{sub.contact.email}" if sub is not None else f"reader:subscription {subscription_id}"
-    session.add(AuditEvent(who=who[:320], at=now or datetime.now(UTC), action=ACTION, item_ids=[item.id],
-                           detail={"relevant": relevant, "subscription_id": subscription_id,
-                                   "profile": item.profile_name}))
+    record_event(session, who, now or datetime.now(UTC), ACTION, [item.id],
+                 {"relevant": relevant, "subscription_id": subscription_id, "profile": item.profile_name})
     if match_store is not None:
         from matching.store import UnknownMatch
 

@@ -65,6 +65,16 @@ class AuditEvent(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
+class AuditItem(Base):
+    """Which review items an audit event touched (so the audit trail can be filtered by outlet in SQL)."""
+
+    __tablename__ = "dist_audit_items"
+
+    event_id: Mapped[int] = mapped_column(ForeignKey(AuditEvent.id, ondelete="CASCADE"), primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey(ReviewItem.id, ondelete="CASCADE"), primary_key=True,
+                                         index=True)
+
+
 class Delivery(Base):
     """One digest of one subscription for one period; created before sending, so it is sent at most once."""
 

@@ -13,12 +13,20 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db import Database
-from distribution.curation import ACTIONS, CurationError, audit_trail, decide, enqueue_new_matches, queue
+from distribution.curation import (
+    ACTIONS,
+    CurationError,
+    decide,
+    enqueue_new_matches,
+    queue,
+    visible_subscription_ids,
+)
+from distribution.curation import visible_audit as curation_audit
 from distribution.digest import why_lines
 from distribution.models import ReviewItem
 from index.base import Index
 from matching.explain import Explanation
-from patentsift.web.auth import AdminUser, CurrentUser, check_subscription
+from patentsift.web.auth import AdminUser, CurrentUser, check_subscription, visible_outlet_ids
 from patentsift.web.deps import get_db, get_index, get_session, language, templates
 from patentsift.web.i18n import register_strings
 from patentsift.web.routes_profiles import Store
@@ -77,10 +85,12 @@ def visible_subscriptions(session: Session, user: StaffUser) -> list[Subscriptio
 
 def checked_items(session: Session, user: StaffUser, ids: list[int]) -> list[int]:
     """The ids, each an existing review item of a subscription the user may see; else 404 naming them."""
-    rows = dict(session.execute(select(ReviewItem.id, ReviewItem.subscription_id)
-                                .where(ReviewItem.id.in_(ids))).all())
-    allowed = {s.id for s in visible_subscriptions(session, user)}
-    bad = [i for i in ids if rows.get(i) not in allowed]
+    outlets = visible_outlet_ids(user)
+    q = select(ReviewItem.id).where(ReviewItem.id.in_(ids))
+    if outlets is not None:
+        q = q.where(ReviewItem.subscription_id.in_(visible_subscription_ids(outlets)))
+    found = set(session.scalars(q))
+    bad = [i for i in ids if i not in found]
     if bad:
         raise HTTPException(404, f"no review item(s) {', '.join(map(str, bad))}")
     return ids
@@ -89,9 +99,7 @@ def checked_items(session: Session, user: StaffUser, ids: list[int]) -> list[int
 def _items(session: Session, user: StaffUser, subscription_id: int | None, status: str | None) -> list[ReviewItem]:
     if subscription_id is not None:
         check_subscription(session, user, subscription_id)
-        return queue(session, subscription_id, status)
-    allowed = {s.id for s in visible_subscriptions(session, user)}
-    return [i for i in queue(session, None, status) if i.subscription_id in allowed]
+    return queue(session, subscription_id, status, outlet_ids=visible_outlet_ids(user))
 
 
 def _apply(db: Database, user: StaffUser, store: Any, ids: list[int], action: str, note: str | None) -> int:
@@ -163,14 +171,7 @@ def api_decide(body: DecisionIn, user: CurrentUser, store: Store,
 
 def visible_audit(session: Session, user: StaffUser) -> list[tuple[Any, list[int]]]:
     """Audit events touching items the user may see, each with only those item ids (newest first)."""
-    allowed = {s.id for s in visible_subscriptions(session, user)}
-    seen = set(session.scalars(select(ReviewItem.id).where(ReviewItem.subscription_id.in_(allowed))))
-    out = []
-    for e in reversed(audit_trail(session)):
-        ids = [i for i in e.item_ids or [] if i in seen]
-        if ids:
-            out.append((e, ids))
-    return out
+    return curation_audit(session, visible_outlet_ids(user), limit=PAGE_LIMIT)
 
 
 @router.get("/api/queue/audit", response_model=list[AuditEventOut], tags=["curation"])
