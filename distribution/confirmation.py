@@ -12,7 +12,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import make_msgid
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
@@ -20,6 +20,9 @@ from distribution import urls
 from distribution.delivery import RetryPolicy, SendError, SmtpSender, SmtpSettings
 from distribution.message import address_line, assemble, date_line, header_line, identity_of
 from distribution.render import render_template
+
+if TYPE_CHECKING:
+    from subscribers.models import Subscription
 
 STRINGS: dict[str, dict[str, str]] = {
     "en": {
@@ -64,7 +67,7 @@ class ConfirmationMessage:
     confirm_url: str
 
 
-def confirmation_message(subscription: Any, *, settings: SmtpSettings, secret: str, base_url: str | None = None,
+def confirmation_message(subscription: Subscription, *, settings: SmtpSettings, secret: str, base_url: str | None = None,
                          when: datetime | None = None) -> ConfirmationMessage:
     """The double opt-in message of a (pending) subscription, in its contact's language."""
     contact = subscription.contact

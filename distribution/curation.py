@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from distribution.models import AuditEvent, AuditItem, ReviewItem
+
+if TYPE_CHECKING:
+    from matching.store import MatchStore
 
 ACTIONS = ("approve", "reject", "annotate", "pin", "unpin")
 _FEEDBACK = {"approve": True, "reject": False}
@@ -23,7 +26,7 @@ class CurationError(ValueError):
     """A decision that cannot be made (unknown action or item)."""
 
 
-def enqueue_new_matches(session: Session, match_store: Any, now: datetime | None = None) -> list[ReviewItem]:
+def enqueue_new_matches(session: Session, match_store: MatchStore, now: datetime | None = None) -> list[ReviewItem]:
     """Queue every stored match of each active subscription's profiles not queued for it yet (idempotent);
     matches scoring at least the subscription's `auto_approve_above` are approved by 'auto'."""
     from matching.store import UnknownProfile
@@ -60,7 +63,7 @@ def enqueue_new_matches(session: Session, match_store: Any, now: datetime | None
     return added
 
 
-def visible_subscription_ids(outlet_ids: Collection[int]) -> Select[tuple[int]]:
+def visible_subscription_ids(outlet_ids: Collection[int]) -> Select[Any]:
     """SQL: the ids of the subscriptions of these outlets' organizations."""
     from subscribers.models import Contact, Organization, Subscription
 
@@ -93,7 +96,7 @@ def record_event(session: Session, who: str, at: datetime, action: str, item_ids
 
 
 def decide(session: Session, item_ids: Iterable[int], action: str, who: str, note: str | None = None, *,
-           match_store: Any | None = None, now: datetime | None = None) -> list[ReviewItem]:
+           match_store: MatchStore | None = None, now: datetime | None = None) -> list[ReviewItem]:
     """Apply one action (approve, reject, annotate, pin, unpin) to one or many items and write an AuditEvent;
     approve/reject are recorded as curator feedback on the matches (when `match_store` is given), in the same
     transaction (the caller commits)."""

@@ -55,6 +55,7 @@ from distribution.message import (  # noqa: F401 - message construction lives th
 )
 from distribution.models import Delivery, SentItem
 from index.base import Index
+from subscribers.models import Subscription
 
 UNFINISHED = ("pending", "sending", "failed_transient")
 FINAL = ("sent", "failed_permanent")
@@ -358,7 +359,7 @@ def reserve(session: Session, pairs: Sequence[tuple[Any, str]], index: Index | D
     return out
 
 
-def prepare(session: Session, subscription: Any, period_key: str, index: Index | DocumentSource, *,
+def prepare(session: Session, subscription: Subscription, period_key: str, index: Index | DocumentSource, *,
             settings: SmtpSettings, secret: str, now: datetime | None = None,
             report: DeliveryReport | None = None) -> Job | None:
     """Create (or find) the Delivery row of one subscription and period and build its message; None when there
@@ -368,7 +369,7 @@ def prepare(session: Session, subscription: Any, period_key: str, index: Index |
     return make_job(*ready[0], settings=settings, secret=secret, now=now) if ready else None
 
 
-def make_job(row: Delivery, subscription: Any, digest: Digest, *, settings: SmtpSettings, secret: str,
+def make_job(row: Delivery, subscription: Subscription, digest: Digest, *, settings: SmtpSettings, secret: str,
              now: datetime | None) -> Job:
     """Render a reserved digest and serialize its message."""
     contact = subscription.contact

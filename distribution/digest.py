@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,6 +21,9 @@ from index.base import Index
 from index.model import PatentDocument
 from matching.explain import Explanation
 from subscribers.models import InterestProfile, Subscription
+
+if TYPE_CHECKING:
+    from subscribers.models import Subscription
 
 SNIPPET_CHARS = 320
 IN_CHUNK = 500  # ids per `IN (...)` when reading many subscriptions at once
@@ -139,7 +142,7 @@ def profile_seeds(session: Session, names: Iterable[str]) -> dict[str, list[str]
     return out
 
 
-def worth_sending(subscription: Any, digest: Digest) -> bool:
+def worth_sending(subscription: Subscription, digest: Digest) -> bool:
     """Whether a digest goes out: it has items, or the subscription asked for one even when nothing is new."""
     return len(digest) > 0 or bool(getattr(subscription, "send_when_empty", False))
 
@@ -210,7 +213,7 @@ def digest_item(review_id: int, profile: str, doc: PatentDocument, explanation: 
     )
 
 
-def build_digest(session: Session, subscription: Any, period_key: str, index: Index | DocumentSource,
+def build_digest(session: Session, subscription: Subscription, period_key: str, index: Index | DocumentSource,
                  max_items: int | None = None, *, item_ids: Sequence[int] | None = None,
                  language: str | None = None, inputs: DigestInputs | None = None) -> Digest:
     """The digest of one subscription for one period. With `item_ids` (a delivery being retried) exactly those
@@ -235,7 +238,7 @@ def build_digest(session: Session, subscription: Any, period_key: str, index: In
     return Digest(subscription.id, period_key, language, [DigestGroup(p, its) for p, its in groups.items()])
 
 
-def _language(subscription: Any) -> str:
+def _language(subscription: Subscription) -> str:
     contact = getattr(subscription, "contact", None)
     lang = getattr(contact, "language", None) or "en"
     return "zh" if str(lang).lower().startswith("zh") else "en"

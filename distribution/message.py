@@ -25,7 +25,7 @@ from email import policy as email_policy
 from email.headerregistry import Address
 from email.message import Message
 from functools import lru_cache, partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from distribution import urls
 from distribution.render import FeedbackUrl, OutletIdentity, RenderedDigest, render_digest
@@ -33,6 +33,7 @@ from distribution.render import FeedbackUrl, OutletIdentity, RenderedDigest, ren
 if TYPE_CHECKING:
     from distribution.delivery import SmtpSettings
     from distribution.digest import Digest
+    from subscribers.models import Subscription
 
 SMTP_POLICY = email_policy.SMTP  # CRLF, lines folded at 78, non-ASCII as RFC 2047 encoded words
 # URLs and message ids are never folded inside (a folded or encoded URL breaks List-Unsubscribe): lines up to
@@ -126,7 +127,7 @@ def subscriber_links(settings: SmtpSettings, secret: str, subscription_id: int) 
                  partial(urls.feedback_url, base, secret, subscription_id))
 
 
-def identity_of(subscription: Any) -> OutletIdentity:
+def identity_of(subscription: Subscription) -> OutletIdentity:
     """The identity of the outlet serving a subscription's contact (its name, sender name, footer)."""
     org = getattr(getattr(subscription, "contact", None), "organization", None)
     outlet = getattr(org, "outlet", None)
@@ -164,7 +165,7 @@ def build_message(rendered: RenderedDigest, *, to: str, to_name: str = "", setti
                                             message_id=message_id, links=links, when=when, from_name=from_name))
 
 
-def render_for(digest: Digest, subscription: Any, *, settings: SmtpSettings, secret: str,
+def render_for(digest: Digest, subscription: Subscription, *, settings: SmtpSettings, secret: str,
                links: Links | None = None) -> RenderedDigest:
     """A subscription's digest rendered as it is mailed: its links, feedback links, format and outlet footer."""
     links = links or subscriber_links(settings, secret, subscription.id)
@@ -173,7 +174,7 @@ def render_for(digest: Digest, subscription: Any, *, settings: SmtpSettings, sec
                          identity=identity_of(subscription))
 
 
-def digest_message(subscription: Any, digest: Digest, *, settings: SmtpSettings, secret: str, message_id: str,
+def digest_message(subscription: Subscription, digest: Digest, *, settings: SmtpSettings, secret: str, message_id: str,
                    when: datetime | None = None) -> bytes:
     """The serialized digest message of a subscription: to its contact, from the outlet's sender name."""
     contact = subscription.contact

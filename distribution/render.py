@@ -109,8 +109,8 @@ def period_label(period_key: str, lang: str = "en") -> str:
     kind, _, value = period_key.partition(":")
     try:
         if kind == "weekly":
-            year, week = value.split("-W")
-            return f"{int(year)}年第{int(week)}周" if lang == "zh" else f"week {int(week)}, {int(year)}"
+            y, w = value.split("-W")
+            return f"{int(y)}年第{int(w)}周" if lang == "zh" else f"week {int(w)}, {int(y)}"
         if kind == "daily":
             return _day(date.fromisoformat(value), lang)
         if kind == "monthly":

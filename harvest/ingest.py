@@ -51,7 +51,7 @@ class IngestReport:
         lines = [head]
         for rec in self.rejects[:max_rejects]:
             lines.append(f"  rejected {rec.file} #{rec.position} @{rec.offset}: {rec.reason}")
-        if len(self.rejects) > max_rejects:
+        if max_rejects and len(self.rejects) > max_rejects:
             lines.append(f"  ... and {len(self.rejects) - max_rejects} more")
         return "\n".join(lines)
 
@@ -104,13 +104,50 @@ def ingest_path(
     return report
 
 
+def refeed_file(path: Path | str, index: Index, state: HarvestState | None, *, key: str, ids: set[str],
+                source: str = "file", fetched_at: str | None = None, batch_size: int = 500) -> set[str]:
+    """Read the stored file of `key` again and index those of its documents whose id is in `ids` (documents the
+    index lost: `index verify --repair`); partial documents merge as in a harvest, nothing else is re-written
+    (no progress, no done mark). Returns the ids of `ids` the file still holds."""
+    report = IngestReport()
+    batch = _Batch(index, state, report, key, batch_size, set())
+    seen: set[str] = set()
+    for item in iter_file(Path(path), name=key, source=source):
+        if not isinstance(item, RawDocument):
+            continue
+        try:
+            docs = parse_raw(item, fetched_at=fetched_at)
+        except Exception:  # noqa: BLE001 - refused at harvest time too: on record there
+            continue
+        for doc in docs:
+            if doc.id in ids:
+                seen.add(doc.id)
+                batch.add(doc, item)
+        if len(batch.docs) >= batch.size:
+            batch.flush()
+    batch.flush()
+    return seen
+
+
+def document_ids(path: Path | str, *, key: str, source: str = "file") -> set[str]:
+    """The ids of every document a stored file holds (parsed as a harvest parses them; refusals left out)."""
+    out: set[str] = set()
+    for item in iter_file(Path(path), name=key, source=source):
+        if isinstance(item, RawDocument):
+            try:
+                out.update(d.id for d in parse_raw(item))
+            except Exception:  # noqa: BLE001 - refused at harvest time too
+                continue
+    return out
+
+
 def _ingest_file(path: Path, key: str, fp: str, batch: _Batch, source: str, progress: Progress | None) -> None:
     state, report = batch.state, batch.report
     if state is not None:
         if state.is_done(key, fp):
             report.unchanged += 1
             return
-        state.start(key, fp)
+        state.start(key, fp, path=path.resolve(), source=source)
     report.files += 1
     resume: dict[str, int] = {}
     positioned = 0  # documents seen (stored, refused or skipped), for the state's count
@@ -219,6 +256,8 @@ class _Batch:
             self._merge_with_stored()
             result = self.index.upsert(list(self.docs.values()))
             self._note_partials(result.indexed)
+            if self.state is not None:
+                self.state.record_stored(self.key, result.indexed)
             self.report.indexed += len(result.indexed)
             for doc_id, reason in result.failed:
                 raw = self.where.get(doc_id)

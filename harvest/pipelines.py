@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.misc import load_object
@@ -19,11 +19,17 @@ from scrapy.utils.misc import load_object
 from harvest.items import DownloadedFile, FailedDownload
 from harvest.raw import RejectRecord
 
+if TYPE_CHECKING:
+    from scrapy.statscollectors import StatsCollector
+
+    from harvest.state import HarvestState
+    from index.base import Index
+
 logger = logging.getLogger(__name__)
 
 
 class IngestPipeline:
-    def __init__(self, index: Any, state: Any, stats: Any, *, keep_downloads: bool = False,
+    def __init__(self, index: Index, state: HarvestState, stats: StatsCollector, *, keep_downloads: bool = False,
                  batch_size: int = 500) -> None:
         self.index = index
         self.state = state

@@ -8,7 +8,7 @@ changed and is harvested again from the start. Progress is kept per stream (`fil
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,12 @@ CREATE INDEX IF NOT EXISTS rejects_key ON rejects (key);
 CREATE TABLE IF NOT EXISTS partial_documents (
     id TEXT PRIMARY KEY
 );
+CREATE TABLE IF NOT EXISTS stored_documents (
+    key TEXT NOT NULL,
+    id TEXT NOT NULL,
+    PRIMARY KEY (key, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS stored_documents_id ON stored_documents (id);
 CREATE TABLE IF NOT EXISTS pending_references (
     id TEXT PRIMARY KEY,
     family_id TEXT,
@@ -64,6 +70,10 @@ class HarvestState:
         self._db = sqlite3.connect(self.path, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(files)")}
+        for name in ("path", "source"):  # states written before `index verify` existed lack them
+            if name not in columns:
+                self._db.execute(f"ALTER TABLE files ADD COLUMN {name} TEXT")
 
     # --- files ----------------------------------------------------------------------------------------------------
     def is_done(self, key: str, fingerprint: str | None = None) -> bool:
@@ -73,36 +83,49 @@ class HarvestState:
             return False
         return fingerprint is None or row[1] == fingerprint
 
-    def start(self, key: str, fingerprint: str | None = None) -> int:
-        """Register a harvest of `key`; a changed fingerprint forgets earlier progress and rejects.
+    def start(self, key: str, fingerprint: str | None = None, *, path: Path | str | None = None,
+              source: str | None = None) -> int:
+        """Register a harvest of `key`; a changed fingerprint forgets earlier progress, rejects and stored ids.
 
+        `path` (the local file read) and `source` are kept for `index verify --repair`, which re-reads the file.
         Returns the position to resume after (0 for a fresh start).
         """
         row = self._db.execute("SELECT fingerprint FROM files WHERE key = ?", (key,)).fetchone()
         if row is not None and row[0] != fingerprint:
             self.forget(key)
             row = None
+        local = str(path) if path is not None else None
         if row is None:
             self._db.execute(
-                "INSERT INTO files (key, fingerprint, status, started_at) VALUES (?, ?, 'started', ?)",
-                (key, fingerprint, _now()),
+                "INSERT INTO files (key, fingerprint, status, started_at, path, source)"
+                " VALUES (?, ?, 'started', ?, ?, ?)",
+                (key, fingerprint, _now(), local, source),
             )
         else:
-            self._db.execute("UPDATE files SET status = 'started', done_at = NULL WHERE key = ?", (key,))
+            self._db.execute("UPDATE files SET status = 'started', done_at = NULL, path = coalesce(?, path),"
+                             " source = coalesce(?, source) WHERE key = ?", (local, source, key))
         return self.resume_position(key)
 
-    def forget(self, key: str) -> None:
-        """Drop everything recorded for `key` (and its archive members)."""
+    def forget(self, key: str, *, keep_documents: bool = False) -> None:
+        """Drop everything recorded for `key` (and its archive members); with `keep_documents`, the ids of the
+        documents it stored stay on record (they are still expected in the index: see `clear_for_refetch`)."""
         self._db.execute("BEGIN")
         try:
             self._db.execute("DELETE FROM files WHERE key = ?", (key,))
             self._db.execute("DELETE FROM progress WHERE stream = ? OR stream LIKE ? ESCAPE '\\'",
                              (key, _like_prefix(key) + "!%"))
             self._db.execute("DELETE FROM rejects WHERE key = ?", (key,))
+            if not keep_documents:
+                self._db.execute("DELETE FROM stored_documents WHERE key = ?", (key,))
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+
+    def clear_for_refetch(self, key: str) -> None:
+        """Make the next harvest fetch and read `key` again from the start (its stored file is gone or no longer
+        holds what was stored); the ids it stored stay expected until the file is harvested again."""
+        self.forget(key, keep_documents=True)
 
     def mark_done(self, key: str, fingerprint: str | None, documents: int, rejects: int) -> None:
         self._db.execute(
@@ -113,8 +136,50 @@ class HarvestState:
         )
 
     def files(self) -> list[dict[str, Any]]:
-        """One dict per file: key, fingerprint, status, documents, rejects, started_at, done_at."""
+        """One dict per file: key, fingerprint, status, documents, rejects, started_at, done_at, path, source."""
         cur = self._db.execute("SELECT * FROM files ORDER BY key")
+        names = [c[0] for c in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def file(self, key: str) -> dict[str, Any] | None:
+        """The `files` row of `key` (see `files`), None when it is not on record."""
+        cur = self._db.execute("SELECT * FROM files WHERE key = ?", (key,))
+        row = cur.fetchone()
+        return None if row is None else dict(zip([c[0] for c in cur.description], row, strict=True))
+
+    # --- stored documents (what the index should hold) -------------------------------------------------------------
+    def record_stored(self, key: str, ids: Iterable[str]) -> None:
+        """Remember that the index accepted documents `ids` read from file `key`."""
+        self._db.executemany("INSERT OR IGNORE INTO stored_documents (key, id) VALUES (?, ?)",
+                             [(key, i) for i in ids])
+
+    def stored_count(self) -> int:
+        """How many distinct documents the harvest stored (a publication found in several files counts once)."""
+        return self._db.execute("SELECT count(DISTINCT id) FROM stored_documents").fetchone()[0]
+
+    def stored_ids(self) -> Iterator[list[str]]:
+        """Every distinct stored document id, sorted, in lists of up to 1000."""
+        cur = self._db.execute("SELECT DISTINCT id FROM stored_documents ORDER BY id")
+        while rows := cur.fetchmany(1000):
+            yield [r[0] for r in rows]
+
+    def stored_keys(self, ids: Iterable[str]) -> dict[str, list[str]]:
+        """For documents `ids`: file key -> those of them it stored (a document may come from several files)."""
+        out: dict[str, list[str]] = {}
+        wanted = list(ids)
+        for i in range(0, len(wanted), 500):
+            part = wanted[i:i + 500]
+            sql = (f"SELECT key, id FROM stored_documents WHERE id IN ({','.join('?' * len(part))})"
+                   " ORDER BY key, id")
+            for key, doc_id in self._db.execute(sql, part):
+                out.setdefault(key, []).append(doc_id)
+        return out
+
+    def files_without_ids(self) -> list[dict[str, Any]]:
+        """Finished files that stored documents before stored ids were recorded (older harvest states)."""
+        cur = self._db.execute(
+            "SELECT * FROM files f WHERE status = 'done' AND documents > 0"
+            " AND NOT EXISTS (SELECT 1 FROM stored_documents s WHERE s.key = f.key) ORDER BY key")
         names = [c[0] for c in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 

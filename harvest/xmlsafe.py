@@ -125,7 +125,9 @@ def _strip_doctype(data: bytes) -> bytes:
 def _declare_prefixes(body: bytes, prefixes: set[str]) -> bytes:
     """Declare namespace prefixes a document uses without declaring (DOCDB extracts use `exch:` bare)."""
     m = re.search(rb"<([A-Za-z_][\w.:-]*)", _strip_doctype(body)[:4096])
-    start = body.find(b"<" + m.group(1)) if m else -1
+    if m is None:
+        return body
+    start = body.find(b"<" + m.group(1))
     if start < 0:
         return body
     end = start + 1 + len(m.group(1))

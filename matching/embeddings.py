@@ -191,16 +191,29 @@ def _read_json(path: Path) -> Any:
 
 # --- loading -----------------------------------------------------------------------------------------------------
 def load_embedder(model: str | os.PathLike[str] | None = None, *, backend: str = "auto",
-                  cache_dir: Path | None = None) -> Embedder:
+                  cache_dir: Path | None = None, center_languages: bool | None = None) -> Embedder:
     """Load `model` (a directory path or a name: "multilingual-e5-small", the default, or "all-MiniLM-L6-v2")
     with backend "auto", "onnx" or "torch".
 
-    `cache_dir` is where exported ONNX models are kept (default: `model_cache_dir()`).
+    `cache_dir` is where exported ONNX models are kept (default: `model_cache_dir()`). `center_languages`: remove
+    each language's mean vector (matching.multilingual.LanguageCentered; its model_id ends in "+lc1"); default:
+    on for the bundled multilingual model, off otherwise.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown embedding backend {backend!r}: use one of {', '.join(BACKENDS)}")
     _force_offline()
     spec = resolve_model(model)
+    embedder = _load(spec, backend, cache_dir)
+    if center_languages is None:
+        center_languages = spec.name == MULTILINGUAL_MODEL
+    if center_languages:
+        from matching.multilingual import LanguageCentered
+
+        return LanguageCentered(embedder)
+    return embedder
+
+
+def _load(spec: ModelSpec, backend: str, cache_dir: Path | None) -> Embedder:
     if backend == "torch":
         return TorchEmbedder(spec)
     try:

@@ -264,3 +264,113 @@ def _char_class(chars: str) -> str:
 
 def _write_json(path: Path, data: object) -> None:
     path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+# --- language centering ------------------------------------------------------------------------------------------
+# A multilingual model's vectors carry the text's language as well as its topic: in a pool of Chinese and English
+# documents a Chinese profile's nearest neighbours are Chinese documents on any topic. Subtracting each language's
+# mean vector (estimated from the same sentences in every language, below) removes most of that; measured in
+# bench/multilingual_quality.py (tasks "->all"). Script decides the language group: Han without kana -> zh, kana ->
+# ja, Hangul -> ko, anything else (Latin, Cyrillic ...) -> one group estimated from English, German and French.
+PARALLEL = {
+    "en": ["A method for manufacturing a semiconductor wafer", "Lithium-ion battery with a solid electrolyte",
+           "Pharmaceutical composition for treating diabetes", "Engine cylinder head with cooling channels",
+           "Wireless communication terminal and base station", "Image display panel with touch sensor",
+           "Container closure with a tamper-evident ring", "Process for producing an organic compound",
+           "Surgical instrument for minimally invasive operations", "Agricultural machine for harvesting grain",
+           "Garment with a breathable waterproof layer", "Electrical connector with a locking lever",
+           "Optical lens system for a camera", "Data processing method in a distributed computer network",
+           "Filter for separating particles from a gas", "Drilling tool for oil and gas wells"],
+    "zh": ["一种半导体晶圆的制造方法", "具有固体电解质的锂离子电池", "用于治疗糖尿病的药物组合物", "具有冷却通道的发动机气缸盖",
+           "无线通信终端和基站", "带有触摸传感器的图像显示面板", "带有防盗环的容器封盖", "有机化合物的生产方法",
+           "用于微创手术的外科器械", "用于收获谷物的农业机械", "具有透气防水层的服装", "带有锁定杆的电连接器",
+           "用于相机的光学镜头系统", "分布式计算机网络中的数据处理方法", "用于从气体中分离颗粒的过滤器", "用于油气井的钻井工具"],
+    "ja": ["半導体ウェハの製造方法", "固体電解質を備えたリチウムイオン電池", "糖尿病を治療するための医薬組成物",
+           "冷却通路を有するエンジンのシリンダヘッド", "無線通信端末及び基地局", "タッチセンサを備えた画像表示パネル",
+           "不正開封防止リングを備えた容器の蓋", "有機化合物の製造方法", "低侵襲手術用の外科器具", "穀物を収穫するための農業機械",
+           "通気性防水層を備えた衣服", "ロックレバーを備えた電気コネクタ", "カメラ用の光学レンズ系",
+           "分散コンピュータネットワークにおけるデータ処理方法", "気体から粒子を分離するためのフィルタ", "石油及びガス井用の掘削工具"],
+    "ko": ["반도체 웨이퍼의 제조 방법", "고체 전해질을 구비한 리튬 이온 전지", "당뇨병 치료용 약학 조성물",
+           "냉각 채널을 갖는 엔진 실린더 헤드", "무선 통신 단말기 및 기지국", "터치 센서를 구비한 화상 표시 패널",
+           "변조 방지 링을 구비한 용기 마개", "유기 화합물의 제조 방법", "최소 침습 수술용 수술 기구", "곡물 수확용 농업 기계",
+           "통기성 방수층을 갖는 의복", "잠금 레버를 구비한 전기 커넥터", "카메라용 광학 렌즈 시스템",
+           "분산 컴퓨터 네트워크에서의 데이터 처리 방법", "기체로부터 입자를 분리하는 필터", "석유 및 가스 유정용 드릴링 공구"],
+    "de": ["Verfahren zur Herstellung eines Halbleiterwafers", "Lithium-Ionen-Batterie mit einem Festelektrolyten",
+           "Pharmazeutische Zusammensetzung zur Behandlung von Diabetes", "Zylinderkopf eines Motors mit Kühlkanälen",
+           "Drahtloses Kommunikationsendgerät und Basisstation", "Bildanzeigetafel mit Berührungssensor",
+           "Behälterverschluss mit Originalitätsring", "Verfahren zur Herstellung einer organischen Verbindung",
+           "Chirurgisches Instrument für minimalinvasive Eingriffe", "Landmaschine zum Ernten von Getreide",
+           "Kleidungsstück mit einer atmungsaktiven wasserdichten Schicht", "Elektrischer Steckverbinder mit Verriegelungshebel",
+           "Optisches Linsensystem für eine Kamera", "Datenverarbeitungsverfahren in einem verteilten Computernetz",
+           "Filter zum Abscheiden von Partikeln aus einem Gas", "Bohrwerkzeug für Öl- und Gasbohrungen"],
+    "fr": ["Procédé de fabrication d'une plaquette semi-conductrice", "Batterie lithium-ion à électrolyte solide",
+           "Composition pharmaceutique pour le traitement du diabète", "Culasse de moteur à canaux de refroidissement",
+           "Terminal de communication sans fil et station de base", "Panneau d'affichage d'images à capteur tactile",
+           "Bouchon de récipient à bague d'inviolabilité", "Procédé de production d'un composé organique",
+           "Instrument chirurgical pour opérations mini-invasives", "Machine agricole pour la récolte des céréales",
+           "Vêtement à couche imperméable respirante", "Connecteur électrique à levier de verrouillage",
+           "Système de lentilles optiques pour caméra", "Procédé de traitement de données dans un réseau informatique réparti",
+           "Filtre pour séparer des particules d'un gaz", "Outil de forage pour puits de pétrole et de gaz"],
+}
+GROUPS = {"zh": ("zh",), "ja": ("ja",), "ko": ("ko",), "latin": ("en", "de", "fr")}
+CENTERING_TAG = "lc1"
+
+
+def script_group(text: str) -> str:
+    """zh, ja, ko or latin, by the letters of `text` (kana makes Han text Japanese)."""
+    han = kana = hangul = other = 0
+    for ch in text:
+        code = ord(ch)
+        if 0x3040 <= code <= 0x30FF or 0x31F0 <= code <= 0x31FF or 0xFF66 <= code <= 0xFF9F:
+            kana += 1
+        elif 0xAC00 <= code <= 0xD7AF or 0x1100 <= code <= 0x11FF or 0x3130 <= code <= 0x318F:
+            hangul += 1
+        elif 0x4E00 <= code <= 0x9FFF or 0x3400 <= code <= 0x4DBF or 0xF900 <= code <= 0xFAFF:
+            han += 1
+        elif ch.isalpha():
+            other += 1
+    cjk = han + kana + hangul
+    if not cjk or other > 2 * cjk:  # mostly Latin/Cyrillic words (a Han character or two in English text)
+        return "latin"
+    if hangul >= max(han, kana):
+        return "ko"
+    return "ja" if kana else "zh"
+
+
+class LanguageCentered:
+    """An Embedder whose vectors have their language group's mean removed (then re-normalized): topic, not
+    language, decides the nearest neighbours in a pool of several languages. The means are those of the model's
+    own vectors of PARALLEL (the same 16 sentences in each language), computed when first needed."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+        self.model_id = f"{inner.model_id}+{CENTERING_TAG}"  # type: ignore[attr-defined]
+        self.dim = int(inner.dim)  # type: ignore[attr-defined]
+        self._means: dict[str | None, dict[str, np.ndarray]] = {}  # by prompt name
+
+    def __getattr__(self, name: str) -> object:  # prompts, default_prompt, onnx_path ... of the wrapped embedder
+        return getattr(self.inner, name)
+
+    def means(self, **kwargs: object) -> dict[str, np.ndarray]:
+        """Group -> mean vector of PARALLEL, encoded as `encode(**kwargs)` would (the same prompt)."""
+        key = str(kwargs.get("prompt_name")) if kwargs.get("prompt_name") else None
+        if key not in self._means:
+            texts = {group: [t for lang in langs for t in PARALLEL[lang]] for group, langs in GROUPS.items()}
+            flat = [t for group in texts.values() for t in group]
+            vectors = np.asarray(self.inner.encode(flat, **kwargs), dtype=np.float32)  # type: ignore[attr-defined]
+            out, start = {}, 0
+            for group, members in texts.items():
+                out[group] = vectors[start:start + len(members)].mean(axis=0)
+                start += len(members)
+            self._means[key] = out
+        return self._means[key]
+
+    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False, **kwargs: object) -> np.ndarray:
+        vectors = np.asarray(self.inner.encode(texts, batch_size=batch_size, progress=progress, **kwargs),  # type: ignore[attr-defined]
+                             dtype=np.float32)
+        if not len(texts):
+            return vectors
+        means = self.means(**kwargs)
+        centered = vectors - np.stack([means[script_group(t)] for t in texts])
+        norms = np.linalg.norm(centered, axis=1, keepdims=True)
+        return (centered / np.clip(norms, 1e-12, None)).astype(np.float32)

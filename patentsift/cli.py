@@ -30,6 +30,26 @@ def main_options(
 
 
 # --- harvest ------------------------------------------------------------------------------------------------
+EXIT_OK = 0  # every document was stored (or skipped: sequence listings and other non-patent documents)
+EXIT_FAILED = 1  # a source could not be harvested (missing path, failed download, unreachable listing, index down)
+EXIT_USAGE = 2  # bad command line or configuration: nothing was run
+EXIT_REJECTS = 3  # the harvest ran to the end but refused some documents (listed; `patentsift stats --rejects`)
+SHOWN_REJECTS = 20
+
+
+def harvest_exit_code(outcome: Any) -> int:
+    """The harvest's exit code (README "Using it"): a failed source outranks rejected documents."""
+    if outcome.failures:
+        return EXIT_FAILED
+    return EXIT_REJECTS if outcome.counts()["rejects"] else EXIT_OK
+
+
+def _crawl_line(s: Any) -> str:
+    return (f"{s.spider}: {s.files_fetched} file(s) fetched, {s.files_skipped} already harvested, "
+            f"{s.files_failed} failed; {s.documents} document(s) parsed, {s.indexed} indexed, {s.skipped} skipped, "
+            f"{s.rejects} rejected" + (f"; {s.disallowed} disallowed by robots.txt" if s.disallowed else ""))
+
+
 @app.command()
 def harvest(
     path: Annotated[list[Path] | None, typer.Option("--path", "-p", help="Bulk file, zip or directory on disk.")] = None,
@@ -37,15 +57,18 @@ def harvest(
     ep: Annotated[list[str] | None, typer.Option("--ep", help="EP publication-server listing URL to crawl.")] = None,
 ) -> None:
     """Harvest documents: the sources given (--path, --uspto, --ep), else every [harvest] source of the config
-    (paths, uspto_urls, ep_urls)."""
+    (paths, uspto_urls, ep_urls). Exit code 0: all stored or skipped; 1: a source failed; 2: usage; 3: some
+    documents were rejected."""
+    from index.base import IndexError_
     from patentsift.wiring import harvest_jobs
 
     system = cli_common.STATE.system
     jobs = harvest_jobs(system.cfg, paths=path or (), uspto=uspto or (), ep=ep or ())
     if not jobs:
         raise fail("nothing to harvest: give --path, --uspto or --ep, or set [harvest] paths / uspto_urls / "
-                   "ep_urls in the config", 2)
+                   "ep_urls in the config", EXIT_USAGE)
     bars = progress()
+    shown = 0
 
     def on_path(p: Path) -> Any:
         total = sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.is_dir() else p.stat().st_size
@@ -54,39 +77,62 @@ def harvest(
         return lambda done: bars.update(task, completed=done)
 
     def on_report(p: Path, report: Any) -> None:
+        nonlocal shown
         bars.stop()
-        console.print(report.summary())
-        for r in report.rejects[:20]:
-            console.print(f"  [yellow]reject[/yellow] {escape(r.file)} #{r.position}: {escape(r.reason)}")
-        if len(report.rejects) > 20:
-            console.print(f"  ... {len(report.rejects) - 20} more (patentsift stats --rejects)")
+        console.print(escape(report.summary()))
+        for r in report.rejects:
+            if shown < SHOWN_REJECTS:
+                console.print(f"  [yellow]rejected[/yellow] {escape(r.file)} #{r.position}: {escape(r.reason)}")
+            shown += 1
 
-    outcome = system.harvest(jobs, on_path=on_path, on_report=on_report)
+    try:
+        outcome = system.harvest(jobs, on_path=on_path, on_report=on_report)
+    except IndexError_ as exc:
+        bars.stop()
+        raise fail(str(exc), EXIT_FAILED) from None
     bars.stop()
+    if shown > SHOWN_REJECTS:
+        console.print(f"  ... {shown - SHOWN_REJECTS} more rejected (patentsift stats --rejects)")
     for summary in outcome.crawl_summaries:
-        console.print(str(summary))
+        console.print(escape(_crawl_line(summary)))
+        if summary.rejects:
+            console.print(f"  {summary.rejects} rejected: patentsift stats --rejects lists them")
     for line in outcome.failures:
-        if not line.startswith(tuple(f"{s.spider}:" for s in outcome.crawl_summaries)):
-            err.print(f"[red]error:[/red] {escape(line)}")
-    if outcome.failures:
-        raise typer.Exit(1)
+        err.print(f"[red]error:[/red] {escape(line)}")
+    raise typer.Exit(harvest_exit_code(outcome))
 
 
 # --- search ---------------------------------------------------------------------------------------------------
 @app.command()
 def search(
     query: Annotated[str, typer.Argument(help='Query, e.g. \'ti:(wireless AND charging) AND pd:[2020 TO 2024]\'')],
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=1000)] = 10,
+    limit: Annotated[int | None, typer.Option("--limit", "-n", min=1, max=1000,
+                                              help="Results per page (default 10; with --format: 1000).")] = None,
     offset: Annotated[int, typer.Option("--offset", min=0)] = 0,
     cursor: Annotated[str | None, typer.Option("--cursor", help="Continue after a previous page (deep paging).")] = None,
     facets: Annotated[bool, typer.Option("--facets", help="Show facet counts.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    export_format: Annotated[str | None, typer.Option(
+        "--format", help="Export the result set instead: csv or ris (its first --limit documents by relevance, "
+                         "1000 at most; --offset, --cursor, --facets and --json do not apply).")] = None,
 ) -> None:
     """Search the index with the fielded boolean query language (see README)."""
     from index.base import FACETS, IndexError_
     from index.query.ast import QuerySyntaxError
-    from patentsift.searching import hit_json, run_search
+    from patentsift.searching import EXPORT_FORMATS, collect_hits, export_text, hit_json, run_search
 
+    if export_format is not None:
+        if export_format not in EXPORT_FORMATS:
+            raise fail(f"unknown --format {export_format!r}: use {' or '.join(EXPORT_FORMATS)}", 2)
+        try:
+            hits, _ = collect_hits(index_or_exit(), query, **({"limit": limit} if limit else {}))
+        except QuerySyntaxError as exc:
+            raise fail(str(exc), 2) from None
+        except IndexError_ as exc:
+            raise fail(str(exc)) from None
+        sys.stdout.write(export_text(hits, export_format))
+        return
+    limit = limit or 10
     try:
         result = run_search(index_or_exit(), query, limit=limit, offset=offset, cursor=cursor,
                             facets=FACETS if facets else ())
@@ -165,11 +211,11 @@ def _print_document(doc: Any, full: bool) -> None:
 # --- stats --------------------------------------------------------------------------------------------------
 @app.command()
 def stats(
-    rejects: Annotated[bool, typer.Option("--rejects", help="List recorded rejects.")] = False,
+    rejects: Annotated[bool, typer.Option("--rejects", help="List recorded rejects (and skipped documents).")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Index size, facet overview and harvest state."""
-    from harvest.state import HarvestState
+    """Index size, facet overview and harvest state; warns when the index lacks documents the harvest stored."""
+    from harvest.verify import check
     from index.base import FACETS, SearchRequest
     from index.query.ast import MatchAll
 
@@ -177,26 +223,42 @@ def stats(
     index = index_or_exit()
     result = index.search(SearchRequest(query=MatchAll(), facets=FACETS, limit=0, highlight=False))
     total = index.count()
-    files, rejected = [], []
+    files, recorded, integrity = [], [], None
     if cfg.state_path.exists():
-        state = HarvestState(cfg.state_path)
+        state = cli_common.STATE.system.harvest_state()
         try:
-            files, rejected = state.files(), state.rejects()
+            files, recorded, integrity = state.files(), state.rejects(), check(index, state)
         finally:
             state.close()
+    refused = [r for r in recorded if not r.skip]
+    skipped = [r for r in recorded if r.skip]
+    warning = integrity.warning() if integrity else None
+    if warning:
+        err.print(f"[yellow]warning:[/yellow] {escape(warning)}")
     if as_json:
         out = {
-            "backend": cfg.backend, "documents": total, "harvested_files": len(files), "rejects": len(rejected),
+            "backend": cfg.backend, "documents": total, "harvested_files": len(files), "rejects": len(refused),
+            "skipped": len(skipped),
+            "harvested_documents": integrity.stored if integrity else 0,
+            "missing_from_index": integrity.missing if integrity else 0,
+            "unchecked_files": integrity.unrecorded_files if integrity else 0,
             "facets": {k: [{"value": f.value, "count": f.count} for f in v] for k, v in result.facets.items()},
         }
+        if warning:
+            out["warning"] = warning
         sys.stdout.write(json.dumps(out, ensure_ascii=False, indent=2) + "\n")
         return
-    console.print(f"backend: {cfg.backend}   documents: [bold]{total}[/bold]   "
-                  f"harvested files: {len(files)}   rejects: {len(rejected)}")
+    stored = f"   harvested documents: {integrity.stored}" if integrity else ""
+    if integrity and integrity.unrecorded_files:
+        stored += f" (+ {integrity.unrecorded_files} older file(s): `patentsift index verify` reads them)"
+    console.print(f"backend: {cfg.backend}   documents: [bold]{total}[/bold]{stored}   "
+                  f"harvested files: {len(files)}   rejected: {len(refused)}   skipped: {len(skipped)}")
     print_facets(result.facets)
     if rejects:
-        for r in rejected:
-            console.print(f"  [yellow]reject[/yellow] {escape(r.file)} #{r.position} @{r.offset}: {escape(r.reason)}")
+        for r in refused:
+            console.print(f"  [yellow]rejected[/yellow] {escape(r.file)} #{r.position} @{r.offset}: {escape(r.reason)}")
+        for r in skipped:
+            console.print(f"  [dim]skipped[/dim] {escape(r.file)} #{r.position} @{r.offset}: {escape(r.reason)}")
 
 
 # --- index maintenance --------------------------------------------------------------------------------------
@@ -209,6 +271,63 @@ def index_rebuild() -> None:
     if not isinstance(index, Rebuildable):
         raise fail("the embedded backend needs no rebuild (its schema is created on open)", 2)
     console.print(str(index.rebuild()))
+
+
+@index_app.command("verify")
+def index_verify(
+    repair: Annotated[bool, typer.Option("--repair", help="Re-feed missing documents from the stored files; clear "
+                                                          "files no longer on disk so the next harvest fetches them "
+                                                          "again.")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Compare the harvest state with the index: which harvested documents the index lacks, per file. Exit code 0:
+    the index holds every harvested document (after the repair); 3: documents are missing."""
+    from harvest.verify import verify
+    from index.base import IndexError_
+
+    cfg = cli_common.STATE.cfg
+    index = index_or_exit()
+    if not cfg.state_path.exists():
+        console.print(f"no harvest state at {escape(str(cfg.state_path))}: nothing harvested, nothing to verify")
+        return
+    state = cli_common.STATE.system.harvest_state()
+    try:
+        report = verify(index, state, repair=repair)
+    except IndexError_ as exc:
+        raise fail(str(exc)) from None
+    finally:
+        state.close()
+    if as_json:
+        out = {"backend": cfg.backend, "harvested_documents": report.stored, "missing": report.missing,
+               "files": [{"key": g.key, "missing": len(g.missing), "path": g.path, "action": g.action}
+                         for g in report.files],
+               "unrecorded_files": report.unrecorded, "repaired": report.repaired, "restored": report.restored,
+               "refetch": report.refetch, "still_missing": report.still_missing, "ok": report.ok}
+        sys.stdout.write(json.dumps(out, ensure_ascii=False, indent=2) + "\n")
+        raise typer.Exit(EXIT_OK if report.ok else EXIT_REJECTS)
+    console.print(f"harvest state: {report.stored} documents stored; index ({cfg.backend}): "
+                  f"{report.stored - len(report.missing)} of them present, {len(report.missing)} missing")
+    if report.backfilled:
+        console.print(f"  [dim]read {len(report.backfilled)} file(s) harvested before their documents were recorded"
+                      " to learn them[/dim]")
+    for key in report.unrecorded:
+        console.print(f"  [yellow]not checked[/yellow] {escape(key)}: harvested before documents were recorded "
+                      "and no longer on disk")
+    for gap in report.files:
+        where = f"on disk: {gap.path}" if gap.on_disk else "file no longer on disk: must be fetched again"
+        console.print(f"  [yellow]missing[/yellow] {len(gap.missing)} from {escape(gap.key)} ({escape(where)})"
+                      + (f": {escape(gap.action)}" if gap.action else ""))
+    if report.repaired:
+        console.print(f"repair: {report.restored} of {len(report.missing)} missing documents restored")
+        if report.refetch:
+            console.print(f"{len(report.refetch)} file(s) cleared from the harvest state: the next "
+                          "`patentsift harvest` of their source fetches them again")
+        if report.still_missing:
+            err.print(f"[yellow]warning:[/yellow] {len(report.still_missing)} documents still missing until "
+                      "those files are harvested again")
+    elif report.missing:
+        console.print("run `patentsift index verify --repair` to re-feed them")
+    raise typer.Exit(EXIT_OK if report.ok else EXIT_REJECTS)
 
 
 # --- demo ---------------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
 """CLI for outlets, staff, organizations, contacts and subscriptions: `patentsift outlet|staff|org|contact|subscription`.
+The `list` commands share their queries with the web app's lists (patentsift/web/routes_directory.py).
 
 Registered by the shell (patentsift/cli.py) with `register(app)`. Everything lives in the shared database
 (`database_url`, else data_dir/patentsift.sqlite), migrated on open.
@@ -114,6 +115,38 @@ def staff_add(
         _print(f"staff {user.id}: {user.email} ({user.role}) at {user.outlet.name}")
 
 
+@staff_app.command("list")
+def staff_list(
+    outlet: Annotated[str | None, typer.Option(help="Only this outlet's (name or id).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+) -> None:
+    """List staff users (no password data): name, e-mail, outlet, role, active."""
+    from patentsift.web.routes_directory import staff_rows
+
+    with _session() as s:
+        rows = staff_rows(s, _outlet_ids(s, outlet))
+    _list_out(rows, as_json, ("id", "email", "name", "outlet", "role", "active"))
+
+
+def _outlet_ids(s: Session, outlet: str | None) -> frozenset[int] | None:
+    from subscribers.service import get_outlet
+
+    return frozenset({get_outlet(s, outlet).id}) if outlet else None
+
+
+def _list_out(rows: list[dict[str, Any]], as_json: bool, columns: tuple[str, ...]) -> None:
+    """Rows as JSON (every field; dates as ISO text) or as a table of `columns`."""
+    console = _shell().console
+    if as_json:
+        console.print_json(json.dumps(rows, ensure_ascii=False, default=str))
+        return
+    table = Table(*columns)
+    for r in rows:
+        table.add_row(*(escape("yes" if r[c] is True else "no" if r[c] is False else str(r[c] if r[c] is not None
+                                                                                       else "")) for c in columns))
+    console.print(table)
+
+
 # --- organizations and contacts -----------------------------------------------------------------------------
 @org_app.command("add")
 def org_add(name: str, outlet: Annotated[str, typer.Option(help="Outlet name or id.")]) -> None:
@@ -142,6 +175,46 @@ def contact_add(
         c = add_contact(s, get_organization(s, org, outlet_id).id, email, name=name, language=language,
                         timezone=tz)
         _print(f"contact {c.id}: {c.email} ({c.language}, {c.timezone}) at {c.organization.name}")
+
+
+@org_app.command("list")
+def org_list(
+    outlet: Annotated[str | None, typer.Option(help="Only this outlet's (name or id).")] = None,
+    match: Annotated[str, typer.Option(help="Only organizations whose name, or a contact's name or address, "
+                                            "contains this.")] = "",
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+) -> None:
+    """List organizations with their outlet, number of contacts and of active subscriptions."""
+    from patentsift.web.routes_directory import organization_rows
+
+    with _session() as s:
+        rows = organization_rows(s, _outlet_ids(s, outlet), match.strip())
+    _list_out(rows, as_json, ("id", "name", "outlet", "contacts", "active_subscriptions"))
+
+
+@contact_app.command("list")
+def contact_list(
+    outlet: Annotated[str | None, typer.Option(help="Only this outlet's (name or id).")] = None,
+    org: Annotated[str | None, typer.Option(help="Only this organization's (name or id).")] = None,
+    match: Annotated[str, typer.Option(help="Only contacts whose name, address or organization contains this.")]
+    = "",
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+) -> None:
+    """List contacts: address, name, organization, language, time zone, subscriptions (active/all), flag."""
+    from patentsift.web.routes_directory import contact_rows
+    from subscribers.service import get_organization
+
+    with _session() as s:
+        outlet_ids = _outlet_ids(s, outlet)
+        rows = contact_rows(s, outlet_ids, match.strip())
+        if org:
+            org_id = get_organization(s, org, next(iter(outlet_ids)) if outlet_ids else None).id
+            rows = [r for r in rows if r["organization_id"] == org_id]
+    if not as_json:
+        for r in rows:
+            r["subscriptions"] = f"{r['active_subscriptions']}/{r['subscriptions']}"  # active/all
+    _list_out(rows, as_json, ("id", "email", "name", "organization", "outlet", "language", "timezone",
+                              "subscriptions", "flagged"))
 
 
 @contact_app.command("unflag")

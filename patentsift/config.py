@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 import tomllib
@@ -126,7 +127,7 @@ def load_secret_key(cfg: Config) -> str:
 
 
 def _section(cls: type, data: dict[str, Any], name: str) -> Any:
-    known = set(cls.__dataclass_fields__)
+    known = {f.name for f in dataclasses.fields(cls)}
     unknown = set(data) - known
     if unknown:
         raise ConfigError(f"unknown setting(s) in [{name}]: {', '.join(sorted(unknown))}")

@@ -120,3 +120,114 @@ def similar_documents(index: Index, doc: PatentDocument, embedder: Embedder, k: 
     vector = document_vector(doc, embedder)
     hits = index.knn(vector, k + 1)
     return [h for h in hits if h.id != doc.id][:k]
+
+
+# --- export of a result set (web /search/export and `patentsift search --format csv|ris`) ----------------------
+EXPORT_LIMIT = 1000  # documents in one export at most (the first ones by relevance)
+EXPORT_FORMATS = ("csv", "ris")
+EXPORT_MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "ris": "application/x-research-info-systems; charset=utf-8"}
+CSV_COLUMNS = ("id", "title", "publication_date", "application_number", "application_date", "applicants",
+               "inventors", "ipc", "cpc", "family_id", "score", "abstract")
+_WS = re.compile(r"\s+")
+
+
+def collect_hits(index: Index, q: str, *, limit: int = EXPORT_LIMIT) -> tuple[list[Hit], int]:
+    """The first `limit` hits of `q` (raises QuerySyntaxError), fetched page by page with the cursor, without
+    highlights or facets; and the total number of matches (which may be more)."""
+    query = parse_query(q) if q.strip() else MatchAll()
+    hits: list[Hit] = []
+    cursor: str | None = None
+    total = 0
+    while len(hits) < limit:
+        result = index.search(SearchRequest(query, facets=[], highlight=False, limit=min(MAX_LIMIT, limit - len(hits)),
+                                            offset=0, search_after=cursor))
+        total = result.total
+        hits.extend(result.hits)
+        if not result.hits or not result.next_cursor or len(hits) >= total:
+            break
+        cursor = result.next_cursor
+    return hits[:limit], total
+
+
+def _one_line(text: str | None) -> str:
+    return _WS.sub(" ", text or "").strip()
+
+
+def export_row(hit: Hit, lang: str = "en") -> dict[str, str]:
+    """One hit as the export's flat fields (lists joined with `; `, text on one line)."""
+    doc = hit.document
+    return {
+        "id": doc.id, "title": _one_line(doc.title(lang)),
+        "publication_date": doc.publication_date.isoformat() if doc.publication_date else "",
+        "application_number": doc.application_number or "",
+        "application_date": doc.application_date.isoformat() if doc.application_date else "",
+        "applicants": "; ".join(_one_line(p.name) for p in doc.applicants),
+        "inventors": "; ".join(_one_line(p.name) for p in doc.inventors),
+        "ipc": "; ".join(c.display for c in doc.ipc), "cpc": "; ".join(c.display for c in doc.cpc),
+        "family_id": doc.family_id or "", "score": f"{hit.score:.4f}", "abstract": _one_line(doc.abstract(lang)),
+    }
+
+
+def export_csv(hits: Sequence[Hit], lang: str = "en") -> str:
+    """The hits as CSV (a header row, then one row per document); every text cell escaped against formula
+    injection (distribution.reports.csv_cell: `=HYPERLINK(...)` opens as text)."""
+    import csv
+    import io
+
+    from distribution.reports import csv_cell
+
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(CSV_COLUMNS)
+    for hit in hits:
+        row = export_row(hit, lang)
+        writer.writerow([csv_cell(row[c]) for c in CSV_COLUMNS])
+    return buf.getvalue()
+
+
+def export_ris(hits: Sequence[Hit], lang: str = "en") -> str:
+    """The hits as RIS records (TY PAT), one per document, for reference managers (Zotero, EndNote, ...); every
+    value on one line, so no value can start a tag of its own."""
+    lines: list[str] = []
+    for hit in hits:
+        doc, row = hit.document, export_row(hit, lang)
+
+        def tag(name: str, value: str) -> None:
+            if value:
+                lines.append(f"{name}  - {value}")
+
+        tag("TY", "PAT")
+        tag("ID", doc.id)
+        tag("TI", row["title"])
+        for p in doc.inventors:
+            tag("AU", _one_line(p.name))
+        for p in doc.applicants:
+            tag("A2", _one_line(p.name))
+        if doc.publication_date:
+            tag("PY", str(doc.publication_date.year))
+            tag("DA", doc.publication_date.strftime("%Y/%m/%d"))
+        tag("CY", doc.pn.country)
+        tag("M1", row["application_number"])
+        tag("M3", doc.pn.kind)
+        tag("AN", doc.id)
+        for c in [*doc.ipc, *doc.cpc]:
+            tag("KW", c.display)
+        tag("AB", row["abstract"])
+        lines.append("ER  - ")
+        lines.append("")
+    return "\r\n".join(lines)
+
+
+def export_text(hits: Sequence[Hit], fmt: str, lang: str = "en") -> str:
+    """The hits in `fmt` (csv or ris); another format raises ValueError."""
+    if fmt == "csv":
+        return export_csv(hits, lang)
+    if fmt == "ris":
+        return export_ris(hits, lang)
+    raise ValueError(f"unknown export format {fmt!r}: use {' or '.join(EXPORT_FORMATS)}")
+
+
+def export_filename(q: str, fmt: str) -> str:
+    """A download name for an export: `patentsift-search-<query words>.<fmt>` (ASCII letters, digits, dashes)."""
+    words = re.sub(r"[^A-Za-z0-9]+", "-", q).strip("-")[:40].strip("-")
+    return f"patentsift-search{'-' + words if words else ''}.{fmt}"

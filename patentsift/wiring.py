@@ -40,7 +40,7 @@ def open_index(cfg: Config) -> Index:
         es = cfg.elasticsearch
         return ElasticIndex(
             es.hosts, index_prefix=es.index_prefix, api_key=es.api_key,
-            basic_auth=(es.username, es.password) if es.username else None,
+            basic_auth=(es.username, es.password or "") if es.username else None,
             ca_certs=es.ca_certs, verify_certs=es.verify_certs, request_timeout=es.request_timeout,
             analyzers=es.analyzers,
         )

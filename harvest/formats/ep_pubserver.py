@@ -72,7 +72,7 @@ def _bibliographic(sdobi: etree._Element, doc: PatentDocument) -> None:
     )
     doc.applicants = [*_parties(sdobi, "B700/B710/B711", "applicant"), *_parties(sdobi, "B700/B730/B731", "assignee")]
     doc.inventors = _parties(sdobi, "B700/B720/B721", "inventor")
-    doc.citations = _b560(sdobi.find("B500/B560"))
+    doc.citations = [c for c in _b560(sdobi.find("B500/B560")) if c is not None]
 
 
 def _priorities(b300: etree._Element | None) -> list[Priority]:

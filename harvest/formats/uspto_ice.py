@@ -81,7 +81,7 @@ def _priorities(bib: etree._Element) -> list[Priority]:
 
 
 def _ipc(bib: etree._Element) -> list[Classification]:
-    out = []
+    out: list[Classification | None] = []
     for c in bib.iterfind("classifications-ipcr/classification-ipcr"):
         out.append(Classification.from_parts(
             "IPC", *(common.child_text(c, t) for t in _SYMBOL_PARTS),

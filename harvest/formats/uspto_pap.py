@@ -76,7 +76,7 @@ def _priorities(bib: etree._Element) -> list[Priority]:
 def _ipc(tech: etree._Element | None) -> list[Classification]:
     if tech is None:
         return []
-    out = []
+    out: list[Classification | None] = []
     for c in tech.iterfind("classification-ipc"):
         edition = common.child_text(c, "classification-ipc-edition").lstrip("0") or None
         out.extend(common.ipc_text(common.fixed_text(i), edition, first=True)

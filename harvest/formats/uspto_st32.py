@@ -86,7 +86,7 @@ def _b510(bib: etree._Element) -> list[Classification]:
 
 
 def _uspc(bib: etree._Element) -> list[Classification]:
-    out = []
+    out: list[Classification | None] = []
     for tag, first in (("B521", True), ("B522", False)):
         out.extend(common.uspc(common.fixed_text(el), first=first) for el in bib.iterfind(f"B500/B520/{tag}"))
     return common.compact(out)

@@ -109,7 +109,7 @@ class HarvestSpider(scrapy.Spider):
         state = getattr(self, "_state", None)
         if state is not None:
             state.close()
-            self._state = None
+            del self._state
 
     def save(self, response: Response, relative: str) -> Path:
         """Write the body under the downloads dir (atomically: no half files for the next run to trip on)."""

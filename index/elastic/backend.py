@@ -65,9 +65,10 @@ class ElasticIndex:
         if client is None:
             if not hosts:
                 raise IndexError_("ElasticIndex needs hosts (e.g. http://127.0.0.1:9200) or a client")
+            tls: dict[str, Any] = {"ca_certs": ca_certs} if ca_certs else {}
             client = Elasticsearch(
-                hosts, api_key=api_key, basic_auth=basic_auth, ca_certs=ca_certs, verify_certs=verify_certs,
-                request_timeout=request_timeout, max_retries=max_retries, retry_on_timeout=True,
+                hosts, api_key=api_key, basic_auth=basic_auth, verify_certs=verify_certs,
+                request_timeout=request_timeout, max_retries=max_retries, retry_on_timeout=True, **tls,
             )
         self.es = client
         self.alias = f"{index_prefix}-docs"

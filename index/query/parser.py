@@ -216,7 +216,7 @@ def _and(children: Sequence[Query]) -> Query:
     flat: list[Query] = []
     for child in children:
         flat.extend(child.children if isinstance(child, And) else (child,))
-    kept = [c for c in flat if not isinstance(c, MatchAll)] or [MatchAll()]
+    kept: list[Query] = [c for c in flat if not isinstance(c, MatchAll)] or [MatchAll()]
     return kept[0] if len(kept) == 1 else And(tuple(kept))
 
 

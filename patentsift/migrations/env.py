@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from alembic import context
 
 from db import UTCDateTime, make_engine
@@ -24,14 +26,14 @@ def run_online() -> None:
         engine.dispose()
 
 
-def _render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
+def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[False]:
     """Write project types as plain SQLAlchemy ones, so a revision never imports project code."""
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
     return False
 
 
-def _run(connection: object) -> None:
+def _run(connection: Any) -> None:
     sqlite = connection.dialect.name == "sqlite"  # type: ignore[attr-defined]
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=sqlite,
                       compare_type=True, render_item=_render_item)

@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from index.base import Hit, Index
@@ -15,15 +15,19 @@ from index.model import PatentDocument
 from index.query.ast import QuerySyntaxError
 from matching.embeddings import Embedder
 from patentsift.searching import (
+    EXPORT_MEDIA_TYPES,
     MAX_LIMIT,
     MAX_OFFSET,
+    collect_hits,
+    export_filename,
+    export_text,
     parse_facets,
     run_search,
     safe_highlights,
     similar_documents,
 )
 from patentsift.web.auth import CurrentUser
-from patentsift.web.deps import get_embedder, get_index
+from patentsift.web.deps import get_embedder, get_index, language
 from patentsift.web.routes_documents import load_document
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -155,6 +159,23 @@ def api_search(user: CurrentUser, index: Annotated[Index, Depends(get_index)], q
                      hits=[hit_out(h) for h in result.hits], next_cursor=result.next_cursor,
                      facets={k: [FacetValueOut(value=v.value, count=v.count) for v in vs]
                              for k, vs in result.facets.items()})
+
+
+@router.get("/search/export", response_class=Response, responses={
+    200: {"content": {"text/csv": {}, "application/x-research-info-systems": {}},
+          "description": "the result set as CSV or RIS"},
+    400: {"model": ErrorOut}})
+def api_search_export(request: Request, user: CurrentUser, index: Annotated[Index, Depends(get_index)],
+                      q: str = "", format: Literal["csv", "ris"] = "csv") -> Response:
+    """The first documents matching `q` by relevance (at most 1000, searching.EXPORT_LIMIT) as CSV (formula
+    cells escaped) or RIS records."""
+    try:
+        hits, _ = collect_hits(index, q)
+    except QuerySyntaxError as exc:
+        return JSONResponse(ErrorOut(error=exc.message, position=exc.position, hints=exc.hints).model_dump(),
+                            status_code=400)
+    return Response(export_text(hits, format, language(request)), media_type=EXPORT_MEDIA_TYPES[format],
+                    headers={"Content-Disposition": f'attachment; filename="{export_filename(q, format)}"'})
 
 
 @router.get("/documents/{pn}", response_model=DocumentOut, responses={404: {"model": ErrorOut}})

@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -41,6 +42,7 @@ ROUTER_MODULES = [
     "patentsift.web.routes_subscriptions",
     "patentsift.web.routes_public",
     "patentsift.web.routes_reports",
+    "patentsift.web.routes_directory",
 ]
 SESSION_COOKIE = "patentsift_session"
 SESSION_MAX_AGE = int(ABSOLUTE_LIFETIME.total_seconds())  # the cookie; the server-side row decides (sessions.py)
@@ -71,7 +73,7 @@ def create_app(cfg: Config, *, testing: bool = False) -> FastAPI:
         system.close()
 
     app = FastAPI(title="patentsift", summary="Patent search and dissemination", lifespan=lifespan,
-                  dependencies=[Depends(csrf_protect)], docs_url="/api/docs", redoc_url=None,
+                  dependencies=[Depends(csrf_protect)], docs_url=None, redoc_url=None,
                   openapi_url="/api/openapi.json")
     app.state.cfg, app.state.system, app.state.db, app.state.testing = cfg, system, db, testing
     app.state.login_throttle = LoginThrottle()
@@ -86,6 +88,7 @@ def create_app(cfg: Config, *, testing: bool = False) -> FastAPI:
         app.add_middleware(TrustedProxyMiddleware, trusted=trusted_proxies)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _error_handlers(app)
+    _api_docs(app)
     app.include_router(auth.router)
     for name in ROUTER_MODULES:
         if not _module_exists(name):
@@ -93,6 +96,65 @@ def create_app(cfg: Config, *, testing: bool = False) -> FastAPI:
             continue
         app.include_router(importlib.import_module(name).router)
     return app
+
+
+API_DOCS = "/api/docs"
+_METHODS = ("get", "post", "put", "patch", "delete")
+
+
+def schema_label(schema: dict[str, Any]) -> str:
+    """A short type for an OpenAPI schema: `SearchOut`, `string[]`, `integer | null`, `object`."""
+    if "$ref" in schema:
+        return str(schema["$ref"]).rsplit("/", 1)[-1]
+    if "anyOf" in schema or "oneOf" in schema:
+        return " | ".join(schema_label(s) for s in schema.get("anyOf", schema.get("oneOf", [])))
+    kind = schema.get("type", "object")
+    if kind == "array":
+        return schema_label(schema.get("items", {})) + "[]"
+    if kind == "object" and "additionalProperties" in schema and isinstance(schema["additionalProperties"], dict):
+        return f"{{string: {schema_label(schema['additionalProperties'])}}}"
+    return str(kind) + (f" ({schema['format']})" if "format" in schema else "")
+
+
+def api_docs_context(spec: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI document as the built-in docs page shows it: operations by tag, then the schemas."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for path, item in spec.get("paths", {}).items():
+        for method in _METHODS:
+            op = item.get(method)
+            if op is None:
+                continue
+            body = op.get("requestBody", {}).get("content", {})
+            params = [{"name": p["name"], "in": p["in"], "required": p.get("required", False),
+                       "type": schema_label(p.get("schema", {})),
+                       "description": p.get("description") or p.get("schema", {}).get("description", "")}
+                      for p in op.get("parameters", [])]
+            responses = [{"status": code, "description": r.get("description", ""),
+                          "type": ", ".join(schema_label(c.get("schema", {})) for c in r.get("content", {}).values())}
+                         for code, r in op.get("responses", {}).items()]
+            groups.setdefault((op.get("tags") or ["api"])[0], []).append({
+                "id": f"{method}-{path}".replace("/", "-").replace("{", "").replace("}", ""),
+                "method": method.upper(), "path": path, "summary": op.get("summary", ""),
+                "description": op.get("description", ""), "parameters": params, "responses": responses,
+                "body": ", ".join(f"{kind}: {schema_label(c.get('schema', {}))}" for kind, c in body.items())})
+    schemas = []
+    for name, schema in sorted(spec.get("components", {}).get("schemas", {}).items()):
+        required = set(schema.get("required", []))
+        schemas.append({"name": name, "description": schema.get("description", ""),
+                        "fields": [{"name": f, "type": schema_label(s), "required": f in required}
+                                   for f, s in schema.get("properties", {}).items()],
+                        "enum": schema.get("enum")})
+    return {"info": spec.get("info", {}), "groups": groups, "schemas": schemas}
+
+
+def _api_docs(app: FastAPI) -> None:
+    """The API documentation at /api/docs: rendered on the server from the OpenAPI document, no script and
+    nothing from another site (works offline and under the app's CSP; FastAPI's Swagger UI loads a CDN)."""
+
+    @app.get(API_DOCS, include_in_schema=False)
+    def api_docs(request: Request) -> Response:
+        return templates.TemplateResponse(request, "api_docs.html", {
+            "openapi_url": app.openapi_url, **api_docs_context(app.openapi())})
 
 
 def _error_handlers(app: FastAPI) -> None:

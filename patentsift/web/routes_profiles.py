@@ -259,7 +259,7 @@ def _form_profile(name: str, outlet_id: int | None, owner: str,
                 numbers[key] = kind(raw)
             except ValueError:
                 errors[key] = [f"not a number: {raw!r}"]
-    lists = {k: _split(form.get(k, ""), lines_only=k == "applicants") for k in LIST_FIELDS}
+    lists: dict[str, Any] = {k: _split(form.get(k, ""), lines_only=k == "applicants") for k in LIST_FIELDS}
     profile = Profile(name=name.strip(), owner=owner, outlet_id=outlet_id, description=form.get("description", ""),
                       query=form.get("query") or None, **lists, **numbers)
     return profile, errors

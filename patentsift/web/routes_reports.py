@@ -119,8 +119,8 @@ def api_report(request: Request, user: CurrentUser, session: DbSession, start: d
     r = _report(request, session, user, start, end, outlet_id)
     return ReportOut(start=r.start, end=r.end, outlet=r.outlet,
                      rows=[RowOut(level=x.level, outlet=x.outlet, organization=x.organization,
-                                  figures=FiguresOut(**figures_dict(x.figures))) for x in r.rows],
-                     monthly={k: FiguresOut(**figures_dict(v)) for k, v in r.monthly.items()})
+                                  figures=FiguresOut.model_validate(figures_dict(x.figures))) for x in r.rows],
+                     monthly={k: FiguresOut.model_validate(figures_dict(v)) for k, v in r.monthly.items()})
 
 
 @router.get("/reports", include_in_schema=False)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -11,17 +11,28 @@ from fastapi.responses import RedirectResponse, Response
 from index.base import FACETS, Index
 from index.query.ast import QuerySyntaxError
 from patentsift.searching import (
+    EXPORT_LIMIT,
+    EXPORT_MEDIA_TYPES,
     MAX_OFFSET,
     add_clause,
+    collect_hits,
+    export_filename,
+    export_text,
     facet_clause,
     run_search,
     safe_highlights,
 )
 from patentsift.web.auth import CurrentUser
-from patentsift.web.deps import get_index, templates
+from patentsift.web.deps import get_index, language, templates
+from patentsift.web.i18n import register_strings
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 10
+
+register_strings({
+    "search.export": {"en": "Export", "zh": "导出"},
+    "search.export_limit": {"en": "the first {n} results", "zh": "前 {n} 条结果"},
+})
 
 
 @router.get("/")
@@ -57,4 +68,18 @@ def search_page(request: Request, user: CurrentUser, index: Annotated[Index, Dep
         context["next_url"] = "/search?" + urlencode(params)
     if offset > 0:
         context["prev_url"] = "/search?" + urlencode({"q": q, "offset": max(0, offset - PAGE_SIZE)})
+    context["export_urls"] = {fmt: "/search/export?" + urlencode({"q": q, "format": fmt}) for fmt in EXPORT_MEDIA_TYPES}
+    context["export_limit"] = EXPORT_LIMIT
     return templates.TemplateResponse(request, "search.html", context)
+
+
+@router.get("/search/export")
+def search_export(request: Request, user: CurrentUser, index: Annotated[Index, Depends(get_index)], q: str = "",
+                  format: Literal["csv", "ris"] = "csv") -> Response:
+    """The result set of `q` (its first EXPORT_LIMIT documents by relevance) as a CSV or RIS download."""
+    try:
+        hits, _ = collect_hits(index, q)
+    except QuerySyntaxError as exc:
+        raise HTTPException(400, f"invalid query at position {exc.position + 1}: {exc.message}") from None
+    return Response(export_text(hits, format, language(request)), media_type=EXPORT_MEDIA_TYPES[format],
+                    headers={"Content-Disposition": f'attachment; filename="{export_filename(q, format)}"'})

@@ -1,0 +1,172 @@
+"""Who an outlet works with and who works there: the organizations and contacts list (`/organizations`), the staff
+list (`/staff`), and the navigation bar's outlet name (the `nav_outlet` template global, used by base.html).
+
+Staff see their own outlet's rows only (filtered in SQL); an admin sees every outlet or one (`?outlet_id=`). Staff
+asking for another outlet get 404, as for any object outside their outlet. Adding organizations and contacts stays
+on the subscriptions page (routes_subscriptions.py); these pages link there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import Response
+from sqlalchemy import case, func, or_, select
+from sqlalchemy.orm import Session
+
+from patentsift.web.auth import CurrentUser, visible_outlet_ids
+from patentsift.web.deps import get_session, templates
+from patentsift.web.i18n import register_strings
+from subscribers.models import Contact, Organization, Outlet, StaffUser, Subscription
+
+router = APIRouter(include_in_schema=False)
+DbSession = Annotated[Session, Depends(get_session)]
+MAX_FILTER = 200  # characters of the text filter
+
+register_strings({
+    "dir.title": {"en": "Organizations and contacts", "zh": "企业与联系人"},
+    "dir.organizations": {"en": "Organizations", "zh": "企业"},
+    "dir.contacts": {"en": "Contacts", "zh": "联系人"},
+    "dir.staff": {"en": "Staff", "zh": "工作人员"},
+    "dir.name": {"en": "Name", "zh": "名称"},
+    "dir.email": {"en": "E-mail", "zh": "电子邮箱"},
+    "dir.organization": {"en": "Organization", "zh": "企业"},
+    "dir.outlet": {"en": "Outlet", "zh": "服务网点"},
+    "dir.all_outlets": {"en": "All outlets", "zh": "全部网点"},
+    "dir.language": {"en": "Language", "zh": "语言"},
+    "dir.timezone": {"en": "Time zone", "zh": "时区"},
+    "dir.contact_count": {"en": "Contacts", "zh": "联系人数"},
+    "dir.subscription_count": {"en": "Active subscriptions", "zh": "生效订阅"},
+    "dir.subscriptions": {"en": "Subscriptions", "zh": "订阅"},
+    "dir.flagged": {"en": "Delivery flagged", "zh": "投递已标记"},
+    "dir.role": {"en": "Role", "zh": "角色"},
+    "dir.role.admin": {"en": "administrator", "zh": "管理员"},
+    "dir.role.staff": {"en": "staff", "zh": "工作人员"},
+    "dir.active": {"en": "Active", "zh": "启用"},
+    "dir.yes": {"en": "yes", "zh": "是"},
+    "dir.no": {"en": "no", "zh": "否"},
+    "dir.since": {"en": "Since", "zh": "加入日期"},
+    "dir.filter": {"en": "Filter", "zh": "筛选"},
+    "dir.filter_hint": {"en": "name or e-mail", "zh": "名称或邮箱"},
+    "dir.manage": {"en": "Add organizations and contacts on the subscriptions page.",
+                   "zh": "在订阅页面添加企业与联系人。"},
+    "dir.none": {"en": "None.", "zh": "暂无。"},
+})
+
+
+# --- the navigation bar's outlet name ---------------------------------------------------------------------------
+def nav_outlet(request: Request) -> str:
+    """The logged-in user's outlet name for the navigation bar ('' without a user), read once per request in a
+    short read-only session of its own (error pages render after the route's session rolled back)."""
+    user = getattr(request.state, "user", None)
+    if user is None:
+        return ""
+    cached = getattr(request.state, "nav_outlet", None)
+    if cached is not None:
+        return str(cached)
+    with request.app.state.system.database.session() as s:
+        name = s.scalar(select(Outlet.name).where(Outlet.id == user.outlet_id)) or ""
+    request.state.nav_outlet = name
+    return name
+
+
+templates.env.globals["nav_outlet"] = nav_outlet
+
+
+# --- queries (visibility in SQL) ------------------------------------------------------------------------------
+def _outlets(session: Session, user: StaffUser, outlet_id: int | None) -> Collection[int] | None:
+    """The outlets a list covers: staff their own (another one: 404); an admin all (None) or the one asked for."""
+    visible = visible_outlet_ids(user)
+    if outlet_id is None:
+        return visible
+    if (visible is not None and outlet_id not in visible) or session.get(Outlet, outlet_id) is None:
+        raise HTTPException(404, f"no outlet with id {outlet_id}")
+    return frozenset({outlet_id})
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"
+
+
+def organization_rows(session: Session, outlet_ids: Collection[int] | None,
+                      text: str = "") -> list[dict[str, Any]]:
+    """Organizations (with their outlet, contact and active subscription counts) of these outlets (None: all);
+    `text` keeps those whose name, or one of whose contacts' name or address, contains it."""
+    contacts = (select(Contact.organization_id, func.count(Contact.id).label("n"))
+                .group_by(Contact.organization_id).subquery())
+    active = (select(Contact.organization_id, func.count(Subscription.id).label("n"))
+              .join(Subscription, Subscription.contact_id == Contact.id).where(Subscription.status == "active")
+              .group_by(Contact.organization_id).subquery())
+    q = (select(Organization, Outlet.name, func.coalesce(contacts.c.n, 0), func.coalesce(active.c.n, 0))
+         .join(Outlet, Outlet.id == Organization.outlet_id)
+         .outerjoin(contacts, contacts.c.organization_id == Organization.id)
+         .outerjoin(active, active.c.organization_id == Organization.id)
+         .order_by(Outlet.name, Organization.name, Organization.id))
+    if outlet_ids is not None:
+        q = q.where(Organization.outlet_id.in_(list(outlet_ids)))
+    if text:
+        pattern = _like(text)
+        matching = select(Contact.organization_id).where(
+            or_(Contact.name.ilike(pattern, escape="\\"), Contact.email.ilike(pattern, escape="\\")))
+        q = q.where(or_(Organization.name.ilike(pattern, escape="\\"), Organization.id.in_(matching)))
+    return [{"id": org.id, "name": org.name, "outlet": outlet, "outlet_id": org.outlet_id, "contacts": n_contacts,
+             "active_subscriptions": n_active, "created_at": org.created_at}
+            for org, outlet, n_contacts, n_active in session.execute(q)]
+
+
+def contact_rows(session: Session, outlet_ids: Collection[int] | None, text: str = "") -> list[dict[str, Any]]:
+    """Contacts of these outlets' organizations (None: all), with their subscription counts; `text` keeps those
+    whose name, address or organization contains it."""
+    subs = (select(Subscription.contact_id, func.count(Subscription.id).label("n"),
+                   func.sum(case((Subscription.status == "active", 1), else_=0)).label("active"))
+            .group_by(Subscription.contact_id).subquery())
+    q = (select(Contact, Organization.name, Outlet.name, func.coalesce(subs.c.n, 0),
+                func.coalesce(subs.c.active, 0))
+         .join(Organization, Organization.id == Contact.organization_id)
+         .join(Outlet, Outlet.id == Organization.outlet_id)
+         .outerjoin(subs, subs.c.contact_id == Contact.id)
+         .order_by(Outlet.name, Organization.name, Contact.email, Contact.id))
+    if outlet_ids is not None:
+        q = q.where(Organization.outlet_id.in_(list(outlet_ids)))
+    if text:
+        pattern = _like(text)
+        q = q.where(or_(Contact.name.ilike(pattern, escape="\\"), Contact.email.ilike(pattern, escape="\\"),
+                        Organization.name.ilike(pattern, escape="\\")))
+    return [{"id": c.id, "email": c.email, "name": c.name, "organization": org, "organization_id": c.organization_id,
+             "outlet": outlet, "language": c.language, "timezone": c.timezone, "flagged": c.flagged,
+             "flag_reason": c.flag_reason, "subscriptions": int(n), "active_subscriptions": int(active or 0)}
+            for c, org, outlet, n, active in session.execute(q)]
+
+
+def staff_rows(session: Session, outlet_ids: Collection[int] | None) -> list[dict[str, Any]]:
+    """Staff users of these outlets (None: all), without anything secret."""
+    q = (select(StaffUser, Outlet.name).join(Outlet, Outlet.id == StaffUser.outlet_id)
+         .order_by(Outlet.name, StaffUser.email))
+    if outlet_ids is not None:
+        q = q.where(StaffUser.outlet_id.in_(list(outlet_ids)))
+    return [{"id": u.id, "email": u.email, "name": u.name, "role": u.role, "active": u.active, "outlet": outlet,
+             "outlet_id": u.outlet_id, "created_at": u.created_at} for u, outlet in session.execute(q)]
+
+
+def _admin_outlets(session: Session, user: StaffUser) -> list[Outlet]:
+    return list(session.scalars(select(Outlet).order_by(Outlet.name))) if visible_outlet_ids(user) is None else []
+
+
+# --- pages ----------------------------------------------------------------------------------------------------
+@router.get("/organizations")
+def organizations_page(request: Request, user: CurrentUser, session: DbSession, outlet_id: int | None = None,
+                       q: Annotated[str, Query(max_length=MAX_FILTER)] = "") -> Response:
+    outlets = _outlets(session, user, outlet_id)
+    text = q.strip()
+    return templates.TemplateResponse(request, "directory.html", {
+        "organizations": organization_rows(session, outlets, text), "contacts": contact_rows(session, outlets, text),
+        "q": text, "outlet_id": outlet_id, "outlets": _admin_outlets(session, user)})
+
+
+@router.get("/staff")
+def staff_page(request: Request, user: CurrentUser, session: DbSession, outlet_id: int | None = None) -> Response:
+    outlets = _outlets(session, user, outlet_id)
+    return templates.TemplateResponse(request, "staff.html", {
+        "staff": staff_rows(session, outlets), "outlet_id": outlet_id, "outlets": _admin_outlets(session, user)})

