@@ -141,11 +141,12 @@ def verify(index: Index, state: HarvestState, *, repair: bool = False) -> Verifi
         if gap.path is None:
             state.clear_for_refetch(gap.key)
             out.refetch.append(gap.key)
-            gap.action = "file no longer on disk: cleared from the harvest state, the next harvest fetches it again"
+            gap.action = ("the file is no longer on disk: cleared from the harvest state, the next harvest of its "
+                          "source fetches it again")
             continue
         seen = refeed_file(gap.path, index, state, key=gap.key, ids=set(gap.missing),
                            source=row.get("source") or "file", fetched_at=row.get("started_at"))
-        gap.action = f"re-fed {len(seen)} from {gap.path}"
+        gap.action = f"re-fed {len(seen)} from the stored file" + ("" if gap.path == gap.key else f" {gap.path}")
         if len(seen) < len(gap.missing):
             state.clear_for_refetch(gap.key)
             out.refetch.append(gap.key)

@@ -314,9 +314,14 @@ def index_verify(
         console.print(f"  [yellow]not checked[/yellow] {escape(key)}: harvested before documents were recorded "
                       "and no longer on disk")
     for gap in report.files:
-        where = f"on disk: {gap.path}" if gap.on_disk else "file no longer on disk: must be fetched again"
-        console.print(f"  [yellow]missing[/yellow] {len(gap.missing)} from {escape(gap.key)} ({escape(where)})"
-                      + (f": {escape(gap.action)}" if gap.action else ""))
+        if gap.action:
+            note = gap.action
+        elif gap.on_disk:
+            note = "" if gap.path == gap.key else f"stored file {gap.path}"
+        else:
+            note = "the file is no longer on disk and must be fetched again (--repair clears it from the harvest state)"
+        console.print(f"  [yellow]missing[/yellow] {len(gap.missing)} from {escape(gap.key)}"
+                      + (f": {escape(note)}" if note else ""))
     if report.repaired:
         console.print(f"repair: {report.restored} of {len(report.missing)} missing documents restored")
         if report.refetch:
