@@ -40,6 +40,7 @@ register_strings({
     "dir.contact_count": {"en": "Contacts", "zh": "联系人数"},
     "dir.subscription_count": {"en": "Active subscriptions", "zh": "生效订阅"},
     "dir.subscriptions": {"en": "Subscriptions", "zh": "订阅"},
+    "dir.active_all": {"en": "active / all", "zh": "生效 / 全部"},
     "dir.flagged": {"en": "Delivery flagged", "zh": "投递已标记"},
     "dir.role": {"en": "Role", "zh": "角色"},
     "dir.role.admin": {"en": "administrator", "zh": "管理员"},

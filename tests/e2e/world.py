@@ -9,12 +9,9 @@ from pathlib import Path
 
 from distribution.curation import enqueue_new_matches
 from harvest.ingest import parse_path
-from index.embedded import EmbeddedIndex
 from index.model import PatentDocument
-from matching.engine import MatchingEngine
-from patentsift.config import Config, load_secret_key
-from patentsift.db import open_database
-from patentsift.wiring import standalone_match_store
+from patentsift.config import Config
+from patentsift.wiring import System
 from subscribers import service
 from subscribers.profiles import load_profiles_toml, validate_profile
 from tests.conftest import SAMPLE_DATA
@@ -37,31 +34,22 @@ def sample_documents() -> list[PatentDocument]:
 def build_world(data_dir: Path) -> World:
     """Seed `data_dir` (index, database, profiles, matches, review queue) and return its configuration."""
     cfg = Config(data_dir=data_dir, secret_key="e2e-" + "s" * 44)
-    index = EmbeddedIndex(cfg.index_path)
-    try:
-        report = index.upsert(sample_documents())
+    with System(cfg) as system:  # built as every entry point builds it
+        report = system.index.upsert(sample_documents())
         assert not report.failed, report.failed
-        with open_database(cfg) as db:
-            with db.begin() as s:
-                outlet = service.create_outlet(s, "East outlet")
-                service.create_staff(s, outlet.id, EMAIL, PASSWORD, name=STAFF_NAME)
-                org = service.create_organization(s, outlet.id, "Acme Apparel")
-                contact = service.add_contact(s, org.id, "buyer@acme.example", name="Bea Buyer")
-            store = standalone_match_store(db.url)
-            try:
-                for profile in load_profiles_toml(SAMPLE_DATA / "profiles.toml"):
-                    store.save_profile(validate_profile(profile))
-                # lexical, class and applicant signals only: no embedding model is loaded for the browser tests
-                MatchingEngine(index, store).run()
-                with db.begin() as s:
-                    sub, token = service.subscribe(s, load_secret_key(cfg), contact.id, [PROFILE])
-                    service.confirm(s, load_secret_key(cfg), token)
-                    sub_id = sub.id
-                with db.session() as s:
-                    queued = len(enqueue_new_matches(s, store))
-                    s.commit()  # the caller commits (db/__init__.py)
-            finally:
-                store.close()
-    finally:
-        index.close()
+        with system.database.begin() as s:
+            outlet = service.create_outlet(s, "East outlet")
+            service.create_staff(s, outlet.id, EMAIL, PASSWORD, name=STAFF_NAME)
+            org = service.create_organization(s, outlet.id, "Acme Apparel")
+            contact = service.add_contact(s, org.id, "buyer@acme.example", name="Bea Buyer")
+        for profile in load_profiles_toml(SAMPLE_DATA / "profiles.toml"):
+            system.match_store.save_profile(validate_profile(profile))
+        # lexical, class and applicant signals only: no embedding model is loaded for the browser tests
+        system.matching_engine(dense=False).run()
+        with system.database.begin() as s:
+            sub, token = service.subscribe(s, system.secret, contact.id, [PROFILE])
+            service.confirm(s, system.secret, token)
+            sub_id = sub.id
+        with system.database.begin() as s:
+            queued = len(enqueue_new_matches(s, system.match_store))
     return World(cfg, sub_id, queued)

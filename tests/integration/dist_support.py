@@ -13,7 +13,6 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from db import database_url, make_engine
 from harvest.files import iter_raw_documents
 from harvest.formats import parse_raw
 from harvest.raw import RawDocument, Reject
@@ -23,7 +22,8 @@ from index.model import PatentDocument
 from index.query.parser import parse_query
 from matching.explain import Explanation, matched_classes, matched_terms
 from matching.store import MatchStore, NewMatch
-from patentsift.wiring import standalone_match_store
+from patentsift.config import Config
+from patentsift.wiring import System
 from subscribers import service
 from subscribers.models import Outlet, Subscription
 from subscribers.profiles import Profile
@@ -52,24 +52,37 @@ def load_documents(shared: Path, limit: int = 30) -> list[PatentDocument]:
 
 @dataclass
 class World:
-    url: str
-    sessions: sessionmaker[Session]
-    store: MatchStore
-    index: EmbeddedIndex
+    """An installation built through the shell's wiring (`System`): its index, database and match store."""
+
+    system: System
     docs: list[PatentDocument]
     match_ids: dict[str, list[int]] = field(default_factory=dict)  # profile -> stored match ids
 
+    @property
+    def url(self) -> str:
+        return self.system.database.url
+
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        return self.system.database.sessions
+
+    @property
+    def store(self) -> MatchStore:
+        return self.system.match_store
+
+    @property
+    def index(self) -> EmbeddedIndex:
+        return self.system.index  # type: ignore[return-value]
+
     def close(self) -> None:
-        self.store.close()
-        self.index.close()
+        self.system.close()
 
 
 def make_world(tmp: Path, docs: list[PatentDocument]) -> World:
-    index = EmbeddedIndex(tmp / "index.sqlite")
+    """data_dir = tmp: tmp/index.sqlite and tmp/patentsift.sqlite, as `patentsift --data-dir tmp` opens them."""
+    world = World(System(Config(data_dir=tmp, secret_key=SECRET)), docs)
+    index, store = world.index, world.store
     assert not index.upsert(docs).failed
-    store = standalone_match_store(tmp / "patentsift.sqlite")  # runs the migrations (ours included)
-    url = database_url(tmp / "patentsift.sqlite")
-    world = World(url, sessionmaker(make_engine(url), expire_on_commit=False), store, index, docs)
     hits = index.search(SearchRequest(parse_query(QUERY), highlight=True, limit=len(docs))).hits
     assert len(hits) >= 10
     semis = {d.id for d in docs if any(c.symbol.startswith(("H01L", "G06F", "H04")) for c in [*d.ipc, *d.cpc])}

@@ -155,6 +155,8 @@ def west_routes(site: Site) -> list[tuple[str, str, dict | None, dict | None]]:
         ("GET", f"/reports?outlet_id={site.west_outlet}", None, None),
         ("GET", f"/reports.csv?outlet_id={site.west_outlet}", None, None),
         ("GET", f"/api/reports?outlet_id={site.west_outlet}", None, None),
+        ("GET", f"/organizations?outlet_id={site.west_outlet}", None, None),
+        ("GET", f"/staff?outlet_id={site.west_outlet}", None, None),
     ]
 
 
@@ -246,10 +248,12 @@ def test_no_session_redirects_pages_and_refuses_the_api(client: TestClient, site
             assert res.status_code == 303 and res.headers["location"].startswith("/login?next="), (url, res)
         else:
             assert res.status_code in (303, 403), (method, url, res.status_code)
-    for url in ("/curation", "/curation/audit", "/profiles", "/profiles/new", "/subscriptions", "/reports"):
+    for url in ("/curation", "/curation/audit", "/profiles", "/profiles/new", "/subscriptions", "/reports",
+                "/organizations", "/staff", "/search/export?q=x&format=csv"):
         res = client.get(url, follow_redirects=False)
         assert res.status_code == 303 and res.headers["location"].startswith("/login?next="), url
-    for url in ("/api/queue", "/api/queue/audit", "/api/profiles", "/api/subscriptions", "/api/reports"):
+    for url in ("/api/queue", "/api/queue/audit", "/api/profiles", "/api/subscriptions", "/api/reports",
+                "/api/search/export?q=x"):
         assert client.get(url).status_code == 401, url
 
 

@@ -211,3 +211,146 @@ def test_openapi_lists_the_api(client: TestClient) -> None:
                  "/api/subscriptions/{sub_id}/digest/preview", "/api/reports"):
         assert path in paths, path
     assert not any(p.startswith(("/curation", "/manage", "/profiles")) for p in paths)
+
+
+# --- issue 13: navigation, directory lists, search export, API docs (and the CLI's lists and export) -----------
+AREAS = ["/search", "/curation", "/profiles", "/organizations", "/subscriptions", "/reports"]
+
+
+def _nav_hrefs(html: str) -> list[str]:
+    import re
+
+    nav = re.search(r'<nav class="areas"[^>]*>(.*?)</nav>', html, re.S)
+    assert nav, "the page has no navigation bar"
+    return re.findall(r'<a href="([^"]+)" data-area=', nav.group(1))
+
+
+def test_navigation_bar_on_every_staff_page(client: TestClient, site: Site) -> None:
+    import re
+
+    login(client)
+    for url in [*AREAS, "/staff", "/curation/audit", "/profiles/new", f"/subscriptions/{site.east_sub}/digest",
+                "/documents/NO-SUCH-DOC"]:
+        page = client.get(url)
+        assert _nav_hrefs(page.text) == AREAS, url
+        assert '<span class="outlet" title="Outlet">East</span>' in page.text, url
+        assert '<span class="who"' in page.text and ">Ada</span>" in page.text, url
+        assert 'action="/logout"' in page.text
+    current = re.findall(r'data-area="(\w+)" aria-current="page"', client.get("/staff").text)
+    assert current == ["directory"]
+    client.get("/lang/zh")
+    assert "企业与联系人" in client.get("/search").text
+    assert 'class="areas"' not in client.get("/login").text  # nobody logged in: no bar
+
+
+def test_directory_lists_only_the_own_outlet(client: TestClient, site: Site) -> None:
+    login(client)
+    page = client.get("/organizations").text
+    assert "East Works" in page and "buyer@east.example" in page
+    assert "West Works" not in page and "buyer@west.example" not in page
+    assert page.count('class="organization"') == 1 and page.count('class="contact"') == 1
+    assert client.get("/organizations?q=buyer@east").text.count('class="contact"') == 1
+    assert client.get("/organizations?q=nothing-like-it").text.count('class="contact"') == 0
+    assert client.get("/organizations?q=100%25").status_code == 200  # LIKE wildcards are literal
+    staff = client.get("/staff").text
+    assert "staff@east.example" in staff and "staff@west.example" not in staff and "admin@west" not in staff
+    assert "argon2" not in staff
+    assert client.get(f"/organizations?outlet_id={site.west_outlet}").status_code == 404
+
+    client.post("/logout", data={"csrf_token": csrf_from(staff)})
+    login(client, "admin@west.example")  # an admin sees every outlet, or the one asked for
+    every = client.get("/organizations").text
+    assert "East Works" in every and "West Works" in every
+    west = client.get(f"/organizations?outlet_id={site.west_outlet}").text
+    assert "West Works" in west and "East Works" not in west
+    assert "staff@east.example" in client.get("/staff").text
+    assert client.get("/staff?outlet_id=999").status_code == 404
+
+
+def test_search_export_csv_and_ris(client: TestClient, site: Site) -> None:
+    from tests.integration.dist_support import QUERY
+
+    login(client)
+    total = client.get("/api/search", params={"q": QUERY}).json()["total"]
+    page = client.get("/search", params={"q": QUERY}).text
+    assert '/search/export?q=' in page and 'data-format="ris"' in page
+    res = client.get("/search/export", params={"q": QUERY, "format": "csv"})
+    assert res.status_code == 200 and res.headers["content-type"].startswith("text/csv")
+    assert res.headers["content-disposition"].startswith('attachment; filename="patentsift-search-')
+    rows = list(csv.DictReader(io.StringIO(res.text)))
+    assert len(rows) == min(total, 1000) and all(r["id"] for r in rows)
+    ris = client.get("/search/export", params={"q": QUERY, "format": "ris"}).text
+    assert ris.count("TY  - PAT\r\n") == len(rows) and ris.count("ER  - ") == len(rows)
+    assert client.get("/search/export", params={"q": "a AND (", "format": "csv"}).status_code == 400
+    assert client.get("/search/export", params={"q": "a", "format": "xls"}).status_code == 422
+    api = client.get("/api/search/export", params={"q": QUERY, "format": "ris"})
+    assert api.status_code == 200 and api.text == ris
+    assert client.get("/api/search/export", params={"q": "a AND ("}).json()["position"] is not None
+
+
+def test_export_escapes_formulas_and_keeps_ris_records_on_one_line() -> None:
+    from index.base import Hit
+    from index.model import Party, PatentDocument, PublicationNumber
+    from patentsift.searching import export_csv, export_ris
+
+    doc = PatentDocument(pn=PublicationNumber.parse("US-1234567-B2"), titles={"en": '=HYPERLINK("http://x","y")'},
+                         abstracts={"en": "first line\nER  - \nTY  - JOUR"},
+                         applicants=[Party(name="@SUM(1+1)", role="applicant")],
+                         inventors=[Party(name="-2+3", role="inventor")])
+    rows = list(csv.DictReader(io.StringIO(export_csv([Hit(doc.id, 1.0, doc)]))))
+    assert rows[0]["title"] == "'=HYPERLINK(\"http://x\",\"y\")"
+    assert rows[0]["applicants"] == "'@SUM(1+1)" and rows[0]["inventors"] == "'-2+3"
+    ris = export_ris([Hit(doc.id, 1.0, doc)])
+    assert ris.count("ER  - ") == 1 and ris.count("TY  - ") == 1  # the abstract cannot start a record
+    assert "AB  - first line ER - TY - JOUR" in ris
+
+
+def test_api_docs_page_is_built_in_and_complete(client: TestClient) -> None:
+    import re
+
+    res = client.get("/api/docs")
+    assert res.status_code == 200 and res.headers["content-type"].startswith("text/html")
+    scripts = re.findall(r'<script[^>]*src="([^"]+)"', res.text)
+    assert scripts == ["/static/app.js"] and "<script>" not in res.text  # nothing inline, nothing from a CDN
+    assert not re.search(r'(src|href)="(https?:)?//', res.text)
+    paths = client.get("/api/openapi.json").json()["paths"]
+    for path in paths:
+        assert f'<code class="path">{path}</code>' in res.text, path
+    assert 'id="schema-SearchOut"' in res.text
+
+
+def test_cli_lists_and_search_export(site: Site) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.integration.dist_support import QUERY
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        env = {**os.environ, "COLUMNS": "200", "PATENTSIFT_SECRET_KEY": site.cfg.secret_key or ""}
+        env.pop("PATENTSIFT_CONFIG", None)
+        env.pop("PATENTSIFT_DATABASE_URL", None)
+        return subprocess.run([sys.executable, "-m", "patentsift", "--data-dir", str(site.cfg.data_dir), *args],
+                              capture_output=True, text=True, timeout=120, env=env)
+
+    orgs = run("org", "list", "--json")
+    assert orgs.returncode == 0, orgs.stderr
+    assert {(o["name"], o["outlet"], o["contacts"], o["active_subscriptions"]) for o in json.loads(orgs.stdout)} == {
+        ("East Works", "East", 1, 1), ("West Works", "West", 1, 1)}
+    east = run("org", "list", "--outlet", "East")
+    assert "East Works" in east.stdout and "West Works" not in east.stdout
+    contacts = json.loads(run("contact", "list", "--json", "--org", "West Works").stdout)
+    assert [c["email"] for c in contacts] == ["buyer@west.example"]
+    assert "buyer@east.example" in run("contact", "list", "--match", "east").stdout
+    staff = run("staff", "list", "--json", "--outlet", "West")
+    assert {s["email"] for s in json.loads(staff.stdout)} == {"staff@west.example", "admin@west.example"}
+    assert "argon2" not in staff.stdout
+    exported = run("search", QUERY, "--format", "csv")
+    assert exported.returncode == 0, exported.stderr
+    rows = list(csv.DictReader(io.StringIO(exported.stdout)))
+    assert rows and rows[0].keys() >= {"id", "title", "applicants", "ipc", "abstract"}
+    ris = run("search", QUERY, "--format", "ris", "--limit", "3")
+    assert ris.stdout.count("TY  - PAT") == min(3, len(rows))
+    bad = run("search", QUERY, "--format", "xls")
+    assert bad.returncode == 2 and "csv or ris" in bad.stderr
