@@ -69,14 +69,30 @@ def review_list(subscription: Annotated[int | None, typer.Option(help="Only this
 
 
 def _decide(item_ids: list[int], action: str, who: str, note: str | None) -> None:
-    from distribution.curation import CurationError, decide
+    """Record a decision as the staff user `who`, on items of that user's outlet (any outlet for an admin)."""
+    from sqlalchemy import select
 
+    from distribution.curation import CurationError, decide, visible_subscription_ids
+    from distribution.models import ReviewItem
+    from subscribers.service import find_staff
+
+    shell = _shell()
     with _session() as s, _store() as store:
+        staff = find_staff(s, who)
+        if staff is None or not staff.active:
+            raise shell.fail(f"--who {who!r} is not an active staff user (patentsift staff list shows them)", 2)
+        if staff.role != "admin":
+            mine = set(s.scalars(select(ReviewItem.id).where(
+                ReviewItem.id.in_(item_ids), ReviewItem.subscription_id.in_(
+                    visible_subscription_ids({staff.outlet_id})))))
+            others = [i for i in item_ids if i not in mine]
+            if others:
+                raise shell.fail(f"no review item(s) {', '.join(map(str, others))} in {staff.email}'s outlet", 1)
         try:
-            items = decide(s, item_ids, action, who, note, match_store=store)
+            items = decide(s, item_ids, action, staff.email, note, match_store=store)
         except CurationError as exc:
-            raise _shell().fail(str(exc), 1) from None
-        _shell().console.print(f"{action}: {len(items)} item(s)")
+            raise shell.fail(str(exc), 1) from None
+        shell.console.print(f"{action}: {len(items)} item(s)")
 
 
 @review_app.command("approve")

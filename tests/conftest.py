@@ -26,3 +26,12 @@ def patent_index(shared_patents: Path) -> list[dict[str, str]]:
     """Rows of INDEX.csv: doc_id, pub_date, format, lang, file, index, bytes, title, abstract_chars, n_class, ..."""
     with open(shared_patents / "INDEX.csv", encoding="utf-8") as fh:
         return list(csv.DictReader(fh))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that needs the Elasticsearch node `es` (it uses the es_url fixture, or runs with the
+    "es" backend parameter), so `scripts/test -m "not es"` runs everything else without a node."""
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "es_url" in getattr(item, "fixturenames", ()) or "es" in params.values():
+            item.add_marker(pytest.mark.es)

@@ -34,7 +34,7 @@ def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[Fa
 
 
 def _run(connection: Any) -> None:
-    sqlite = connection.dialect.name == "sqlite"  # type: ignore[attr-defined]
+    sqlite = connection.dialect.name == "sqlite"
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=sqlite,
                       compare_type=True, render_item=_render_item)
     with context.begin_transaction():

@@ -11,6 +11,7 @@ from distribution.curation import CurationError, audit_trail, decide, enqueue_ne
 from distribution.digest import build_digest
 from distribution.models import ReviewItem
 from index.model import PatentDocument
+from subscribers import service
 from subscribers.models import Subscription
 from tests.integration.dist_support import World, add_subscriber, load_documents, make_world
 
@@ -129,3 +130,39 @@ def test_cli_digest_preview_writes_html(world: World, tmp_path: Path, monkeypatc
     assert world.docs and any(d.id in html for d in world.docs)
     listed = CliRunner().invoke(app, ["review", "list", "--status", "approved", "--subscription", str(sub.id)])
     assert listed.exit_code == 0 and "semis" in listed.output
+
+
+def test_cli_decisions_are_made_by_a_staff_user_of_the_items_outlet(world: World, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from patentsift import cli_common
+    from patentsift.cli import main_options
+    from patentsift.cli_distribution import register
+
+    with world.sessions() as s:
+        sub = add_subscriber(s, "who@example.com", profiles=("semis",))
+        outlet_id = sub.contact.organization.outlet_id
+        other = service.create_outlet(s, "Elsewhere")
+        service.create_staff(s, outlet_id, "ada@outlet.example", "a long and unusual passphrase 1")
+        service.create_staff(s, other.id, "eve@elsewhere.example", "a long and unusual passphrase 2")
+        enqueue_new_matches(s, world.store)
+        s.commit()
+        item = queue(s, sub.id)[0].id
+    app = typer.Typer()
+    app.callback()(main_options)
+    register(app)
+    monkeypatch.setattr(cli_common, "STATE", cli_common.State())
+    monkeypatch.setenv("PATENTSIFT_HOME", str(tmp_path))
+    monkeypatch.delenv("PATENTSIFT_DATABASE_URL", raising=False)
+    runner = CliRunner()
+    unknown = runner.invoke(app, ["review", "approve", str(item), "--who", "nobody@example.com"])
+    assert unknown.exit_code == 2 and "not an active staff user" in unknown.output
+    foreign = runner.invoke(app, ["review", "approve", str(item), "--who", "eve@elsewhere.example"])
+    assert foreign.exit_code == 1 and "outlet" in foreign.output
+    ok = runner.invoke(app, ["review", "approve", str(item), "--who", "ADA@outlet.example"])
+    assert ok.exit_code == 0, ok.output
+    with world.sessions() as s:
+        decided = s.get(ReviewItem, item)
+        assert decided.status == "approved" and decided.decided_by == "ada@outlet.example"
