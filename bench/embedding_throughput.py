@@ -77,11 +77,11 @@ def main() -> None:
     texts, distinct = fixture_texts(args.texts)
     print(f"texts: {len(texts)} ({distinct} distinct) from {DATA}")
     spec = resolve_model(args.model)
-    torch_embedder = load_embedder(args.model, backend="torch")
+    torch_embedder = load_embedder(args.model, backend="torch", center_languages=False)
     assert isinstance(torch_embedder, TorchEmbedder)
     plain = torch_embedder.model  # the SentenceTransformer itself: the baseline is its own encode()
     start = time.perf_counter()
-    fast = load_embedder(args.model, backend="onnx")
+    fast = load_embedder(args.model, backend="onnx", center_languages=False)
     print(f"model: {spec.path}\nfast path: {fast.model_id} (load incl. one-time export if needed: "
           f"{time.perf_counter() - start:.1f}s)")
     threads = __import__("torch").get_num_threads()

@@ -3,12 +3,16 @@
 Builds weekly grant files from the real ICE grants in the shared data (numbers rewritten so every document is
 distinct), zips them the way the USPTO names its archives, serves them on 127.0.0.1, and measures in one run:
   (a) baseline: plain lxml parsing of every document (`etree.fromstring`, documents cut out beforehand);
-  (b) offline: `harvest.ingest.ingest_path` of the same weekly files on disk into a fresh embedded index;
-  (c) crawl: the real Scrapy spider fetching the zips over HTTP -> split -> parse -> embedded index,
-      until `count()` and a search see every document.
+  (b) offline: `harvest.ingest.ingest_path` of the same weekly files on disk into a fresh embedded index with a
+      harvest state, as `patentsift harvest --path` runs it, until a search sees every document;
+  (c) crawl (--crawl): the real Scrapy spider fetching the zips over HTTP -> split -> parse -> embedded index,
+      until `count()` and a search see every document;
+  stages of (b), each timed alone on the same documents: splitting, safe XML parsing, field extraction,
+      tokenization for the index, the stored document's JSON encoding (+ zlib), SQLite writes (upsert minus
+      building its rows), and what is left for the harvest state and batching.
 Prints docs/s and MB/s for each and ratios against (a). Figures only; no asserts.
 
-    .venv/bin/python bench/harvest_throughput.py --weeks 4 --mb 8
+    .venv/bin/python bench/harvest_throughput.py --weeks 1 --mb 16 [--crawl]
 """
 
 from __future__ import annotations
@@ -29,13 +33,21 @@ from parse_throughput import SHARED, build_weekly, real_grants  # noqa: E402
 
 from harvest.crawl import crawl  # noqa: E402
 from harvest.files import iter_raw_documents  # noqa: E402
+from harvest.formats import parse_raw  # noqa: E402
 from harvest.ingest import ingest_path  # noqa: E402
 from harvest.raw import RawDocument  # noqa: E402
 from harvest.state import HarvestState  # noqa: E402
 from harvest.testserver import build_fixture_site, serve_fixtures  # noqa: E402
+from harvest.xmlsafe import parse_xml  # noqa: E402
+from index.analysis import analyze  # noqa: E402
 from index.base import SearchRequest  # noqa: E402
 from index.embedded import EmbeddedIndex  # noqa: E402
+from index.embedded.rows import FTS_COLUMNS, doc_rows, encode_document  # noqa: E402
+from index.fields import index_fields  # noqa: E402
 from index.query.ast import MatchAll  # noqa: E402
+
+CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
+now = time.process_time  # CPU seconds of this process by default: steady on a machine shared with other work
 
 
 def line(label: str, docs: int, mbytes: float, seconds: float, base: float | None = None) -> None:
@@ -48,7 +60,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--weeks", type=int, default=4, help="number of weekly archives")
     ap.add_argument("--mb", type=int, default=8, help="uncompressed MB per weekly file")
+    ap.add_argument("--crawl", action="store_true", help="also (c): the Scrapy crawl over HTTP")
+    ap.add_argument("--clock", choices=sorted(CLOCKS), default="cpu",
+                    help="cpu: this process's CPU seconds (default; the crawl's server thread counts too); wall")
     args = ap.parse_args()
+    global now
+    now = CLOCKS[args.clock]
 
     grants = real_grants(SHARED)
     with tempfile.TemporaryDirectory(prefix="patentsift-bench-") as tmp:
@@ -65,23 +82,30 @@ def main() -> None:
             data = path.read_bytes().replace(b"<doc-number>3", f"<doc-number>{4 + week}".encode())
             path.write_bytes(data)
         mbytes = sum(p.stat().st_size for p in files) / 1e6
-        print(f"{args.weeks} weekly files, {total_docs} grants, {mbytes:.1f} MB uncompressed")
+        print(f"{args.weeks} weekly files, {total_docs} grants, {mbytes:.1f} MB uncompressed; {args.clock} seconds")
 
         docs = [r.data for p in files for r in iter_raw_documents(p) if isinstance(r, RawDocument)]
-        t0 = time.perf_counter()
+        t0 = now()
         for d in docs:
             etree.fromstring(d)
-        base_s = time.perf_counter() - t0
+        base_s = now() - t0
         base_rate = len(docs) / base_s
         line("(a) plain lxml fromstring (baseline)", len(docs), mbytes, base_s)
         del docs
 
         index = EmbeddedIndex(work / "offline.sqlite")
-        t0 = time.perf_counter()
-        indexed = sum(ingest_path(p, index).indexed for p in files)
-        offline_s = time.perf_counter() - t0
-        line("(b) offline ingest_path -> embedded index", indexed, mbytes, offline_s, base_rate)
+        state = HarvestState(work / "offline-state.sqlite")
+        t0 = now()
+        indexed = sum(ingest_path(p, index, state).indexed for p in files)
+        found = index.search(SearchRequest(query=MatchAll(), limit=1)).total
+        offline_s = now() - t0
+        line("(b) harvest --path -> searchable (embedded)", found, mbytes, offline_s, base_rate)
+        state.close()
         index.close()
+        assert indexed == found == total_docs, (indexed, found, total_docs)
+        stages(files, work, offline_s)
+        if not args.crawl:
+            return
 
         site = work / "site"
         pages = build_fixture_site(files, site)
@@ -89,18 +113,67 @@ def main() -> None:
         index = EmbeddedIndex(work / "crawl.sqlite")
         state = HarvestState(work / "state.sqlite")
         with serve_fixtures(site) as base:
-            t0 = time.perf_counter()
+            t0 = now()
             summary = crawl("uspto", [base + listing for listing in listings], index, state,
                             downloads_dir=work / "downloads",
                             settings_overrides={"LOG_LEVEL": "WARNING", "AUTOTHROTTLE_ENABLED": False,
                                                 "DOWNLOAD_DELAY": 0})
             found = index.search(SearchRequest(query=MatchAll(), limit=1)).total
-            crawl_s = time.perf_counter() - t0
+            crawl_s = now() - t0
         line("(c) Scrapy crawl over HTTP -> searchable", found, mbytes, crawl_s, base_rate)
         print(f"crawl summary: {summary}")
         print(f"searchable: {found} of {total_docs} documents; index.count() = {index.count()}")
         state.close()
         index.close()
+
+
+def stages(files: list[Path], work: Path, total_s: float, repeat: int = 3) -> None:
+    """Each stage of (b) timed alone on the same documents (best of `repeat`); shares of (b)'s wall time."""
+
+    def best(run: object) -> float:
+        times = []
+        for _ in range(repeat):
+            t = now()
+            run()  # type: ignore[operator]
+            times.append(now() - t)
+        return min(times)
+
+    raws = [r for p in files for r in iter_raw_documents(p) if isinstance(r, RawDocument)]
+    docs = [d for r in raws for d in parse_raw(r, fetched_at="2024-01-01T00:00:00+00:00")]
+
+    def tokenize() -> None:
+        for d in docs:
+            f = index_fields(d)
+            for col in FTS_COLUMNS:
+                analyze(f[col] or "")
+
+    split = best(lambda: [r for p in files for r in iter_raw_documents(p)])
+    xml = best(lambda: [parse_xml(r.data) for r in raws])
+    parse = best(lambda: [parse_raw(r, fetched_at="2024-01-01T00:00:00+00:00") for r in raws])
+    tok = best(tokenize)
+    enc = best(lambda: [encode_document(d) for d in docs])
+    rows = best(lambda: [doc_rows(d) for d in docs])
+    upserts = []
+    for n in range(repeat):
+        index = EmbeddedIndex(work / f"stages-{n}.sqlite")
+        t = now()
+        for i in range(0, len(docs), 500):
+            index.upsert(docs[i:i + 500])
+        upserts.append(now() - t)
+        index.close()
+    timed = {
+        "split (cut documents out of the weekly file)": split,
+        "XML parse (harvest.xmlsafe.parse_xml)": xml,
+        "field extraction (parse_raw minus XML parse)": parse - xml,
+        "tokenization for the index (index_fields + analyze)": tok,
+        "stored document JSON + zlib (encode_document)": enc,
+        "other row building (doc_rows minus the two above)": rows - tok - enc,
+        "SQLite writes (upsert minus doc_rows)": min(upserts) - rows,
+    }
+    timed["harvest state, batching, merge checks (the rest of (b))"] = total_s - sum(timed.values())
+    print(f"stages of (b), each timed alone, best of {repeat} ({len(docs)} documents):")
+    for name, sec in timed.items():
+        print(f"  {name:<56} {sec:8.2f} s {sec / total_s:6.1%}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Work-account reports: per outlet and per organization, for a period, what the service did.
 
-Figures: documents harvested (HarvestState: files finished in the period; shared by every outlet, so on the
-total row only), matches (matching store: matches of the profiles an organization's subscriptions follow),
+Figures: documents harvested (HarvestState: the documents stored by files finished in the period, each
+publication once, skipped content left out; shared by every outlet, so on the total row only), matches (matching store: matches of the profiles an organization's subscriptions follow),
 items selected (approved review items), digests sent and failed (deliveries), unsubscribes (consent events).
 Monthly series go into server-side SVG bar charts; CSV through the csv module, HTML through Jinja2.
 """
@@ -74,13 +74,32 @@ def months(start: date, end: date) -> list[str]:
 
 
 def harvested_by_file(state_path: Path | None) -> list[tuple[datetime, int]]:
-    """(done_at, documents) of every finished file in the harvest state, read-only."""
+    """(done_at, documents) of every finished file in the harvest state, read-only.
+
+    Documents, not files, and each publication once: a publication stored from several files (an OPS
+    bibliographic response, then its claims and description) counts with the first file that stored it. Skipped
+    content (sequence listings, search results that only name publications) and rejected documents do not count.
+    Files harvested before the state recorded document ids count their stored positions.
+    """
     if state_path is None or not Path(state_path).exists():
         return []
     db = sqlite3.connect(f"file:{state_path}?mode=ro", uri=True)
     try:
-        rows = db.execute("SELECT done_at, documents FROM files WHERE status = 'done' AND done_at IS NOT NULL")
-        return [(_utc(at), n) for at, n in rows]  # type: ignore[misc]
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        rows = db.execute("SELECT key, done_at, documents FROM files WHERE status = 'done' AND done_at IS NOT NULL"
+                          " ORDER BY done_at, key").fetchall()
+        ids: dict[str, set[str]] = defaultdict(set)
+        if "stored_documents" in tables:
+            for key, doc_id in db.execute("SELECT key, id FROM stored_documents"):
+                ids[key].add(doc_id)
+        out: list[tuple[datetime | None, int]] = []
+        seen: set[str] = set()
+        for key, at, n in rows:
+            if key in ids:
+                n = len(ids[key] - seen)
+                seen |= ids[key]
+            out.append((_utc(at), n))
+        return out  # type: ignore[return-value]
     finally:
         db.close()
 

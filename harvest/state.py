@@ -150,8 +150,7 @@ class HarvestState:
     # --- stored documents (what the index should hold) -------------------------------------------------------------
     def record_stored(self, key: str, ids: Iterable[str]) -> None:
         """Remember that the index accepted documents `ids` read from file `key`."""
-        self._db.executemany("INSERT OR IGNORE INTO stored_documents (key, id) VALUES (?, ?)",
-                             [(key, i) for i in ids])
+        self._many("INSERT OR IGNORE INTO stored_documents (key, id) VALUES (?, ?)", [(key, i) for i in ids])
 
     def stored_count(self) -> int:
         """How many distinct documents the harvest stored (a publication found in several files counts once)."""
@@ -218,7 +217,7 @@ class HarvestState:
         sql = "INSERT OR IGNORE INTO partial_documents (id) VALUES (?)" if partial else (
             "DELETE FROM partial_documents WHERE id = ?"
         )
-        self._db.executemany(sql, rows)
+        self._many(sql, rows)
 
     def partial_ids(self, ids: Iterable[str]) -> set[str]:
         """Those of `ids` stored as partial documents."""
@@ -234,18 +233,31 @@ class HarvestState:
     def record_references(self, key: str, refs: Iterable[tuple[str, str | None]]) -> None:
         """Remember (id, family id) pairs that file `key` named without content, for a later full fetch."""
         now = _now()
-        self._db.executemany(
+        self._many(
             "INSERT OR IGNORE INTO pending_references (id, family_id, key, recorded_at) VALUES (?, ?, ?, ?)",
             [(i, fam, key, now) for i, fam in refs],
         )
 
     def resolve_references(self, ids: Iterable[str]) -> None:
         """Forget references whose full document is now stored."""
-        self._db.executemany("DELETE FROM pending_references WHERE id = ?", [(i,) for i in ids])
+        self._many("DELETE FROM pending_references WHERE id = ?", [(i,) for i in ids])
 
     def pending_references(self) -> list[tuple[str, str | None]]:
         """(id, family id) of every publication named but not yet stored in full, oldest first."""
         return self._db.execute("SELECT id, family_id FROM pending_references ORDER BY rowid").fetchall()
+
+    def _many(self, sql: str, rows: list[Any]) -> None:
+        """executemany in one transaction: the connection autocommits, and a commit per row (a WAL sync each)
+        made a weekly file's bookkeeping cost more than its SQLite index writes."""
+        if not rows:
+            return
+        self._db.execute("BEGIN")
+        try:
+            self._db.executemany(sql, rows)
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def close(self) -> None:
         self._db.close()

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from harvest.ingest import document_ids, refeed_file
 from harvest.state import HarvestState
@@ -100,7 +101,7 @@ class Verification:
         return not (self.still_missing if self.repaired else self.missing)
 
 
-def local_file(row: dict | None, key: str) -> str | None:
+def local_file(row: dict[str, Any] | None, key: str) -> str | None:
     """The file on disk that holds `key`'s documents: the path recorded at harvest time, else the key itself when it
     is a path; None when neither exists any more."""
     candidates = [row.get("path") if row else None, None if "://" in key else key]
@@ -114,13 +115,13 @@ def verify(index: Index, state: HarvestState, *, repair: bool = False) -> Verifi
     """Compare the harvest state with the index, file by file; with `repair`, re-feed what is missing from the
     stored files and clear files no longer on disk (or no longer holding the documents) for a re-fetch."""
     backfilled, unrecorded = [], []
-    for row in state.files_without_ids():  # states from before stored ids were recorded: learn them from disk
-        path = local_file(row, row["key"])
+    for old in state.files_without_ids():  # states from before stored ids were recorded: learn them from disk
+        path = local_file(old, old["key"])
         if path is None:
-            unrecorded.append(row["key"])
+            unrecorded.append(old["key"])
             continue
-        state.record_stored(row["key"], document_ids(path, key=row["key"], source=row.get("source") or "file"))
-        backfilled.append(row["key"])
+        state.record_stored(old["key"], document_ids(path, key=old["key"], source=old.get("source") or "file"))
+        backfilled.append(old["key"])
     stored, missing = 0, []
     for ids in state.stored_ids():
         stored += len(ids)

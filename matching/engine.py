@@ -34,6 +34,7 @@ from index.model import PatentDocument
 from index.query.ast import MatchAll, Or, Query, Term
 from index.query.parser import parse_query
 from matching import fusion
+from matching.applicants import applicant_key
 from matching.dedupe import invention_keys, suppress_duplicates
 from matching.explain import Explanation, matched_applicants, matched_classes, matched_terms
 from matching.feedback import normalize, profile_base_vector, rocchio
@@ -375,7 +376,7 @@ class MatchingEngine:
             if "classes" in p.weights:
                 parts["classes"] = meta.class_mask(prof.classes)
             if "applicants" in p.weights:
-                parts["applicants"] = meta.applicant_mask(prof.applicants_normalized)
+                parts["applicants"] = meta.applicant_mask(prof.applicants)
             score = np.zeros(n)
             for s, w in p.weights.items():
                 if s in parts:
@@ -450,7 +451,7 @@ class MatchingEngine:
             marks = highlights.get(doc.id, {})
             exp = Explanation(
                 terms=matched_terms(marks), snippets={k: v[:2] for k, v in marks.items() if v},
-                classes=matched_classes(doc, prof.classes), applicants=matched_applicants(doc, prof.applicants_normalized),
+                classes=matched_classes(doc, prof.classes), applicants=matched_applicants(doc, prof.applicants),
                 similarity=round(float(raw["dense"][i]), 4) if "dense" in raw else None,
                 duplicates=[docs[j].id for j in dups],
             )
@@ -469,7 +470,7 @@ class MatchingEngine:
 
 
 class _BatchMeta:
-    """Inverted maps over one batch: class symbols by subclass, normalized applicants, lower-cased text."""
+    """Inverted maps over one batch: class symbols by subclass, applicant keys, lower-cased text."""
 
     def __init__(self, docs: Sequence[PatentDocument]) -> None:
         self.docs = docs
@@ -479,8 +480,8 @@ class _BatchMeta:
         for i, d in enumerate(docs):
             for sym in {c.symbol for c in [*d.ipc, *d.cpc]}:
                 self.by_subclass[sym[:4]].append((i, sym))
-            for name in {a.normalized for a in d.applicants}:
-                self.by_applicant[name].append(i)
+            for key in {applicant_key(a.name) for a in d.applicants}:
+                self.by_applicant[key].append(i)
         self._tokens: dict[int, set[str]] = {}
         self._keys: dict[int, set[str]] = {}
 
@@ -503,9 +504,10 @@ class _BatchMeta:
         return {c.symbol for c in [*d.ipc, *d.cpc]}
 
     def applicant_mask(self, names: Sequence[str]) -> np.ndarray:
+        """1 for the documents filed by a watched applicant (`names` as the profile writes them), in any spelling."""
         mask = np.zeros(self.n)
-        for name in names:
-            mask[self.by_applicant.get(name, [])] = 1.0
+        for key in {applicant_key(n) for n in names}:
+            mask[self.by_applicant.get(key, [])] = 1.0
         return mask
 
     def tokens(self, i: int) -> set[str]:

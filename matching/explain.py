@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from index.model import PatentDocument
+from matching.applicants import matching_names
 
 _MARK = re.compile(r"<mark>(.*?)</mark>", re.S)
 FIELD_LABELS = {"ti": "title", "ab": "abstract", "cl": "claims"}
@@ -51,9 +52,9 @@ def matched_classes(doc: PatentDocument, prefixes: Iterable[str]) -> list[str]:
 
 
 def matched_applicants(doc: PatentDocument, watched: Iterable[str]) -> list[str]:
-    """The document's applicants (as written) whose normalized name is watched."""
-    wanted = set(watched)
-    return list(dict.fromkeys(p.name for p in doc.applicants if p.normalized in wanted))
+    """The document's applicants (as written) that are a watched applicant (as the profile writes it) in another
+    spelling: case, width, punctuation and legal form aside (matching.applicants.applicant_key)."""
+    return matching_names(watched, (p.name for p in doc.applicants))
 
 
 def describe(exp: Explanation, breakdown: Mapping[str, Mapping[str, float]] | None = None) -> list[str]:

@@ -63,6 +63,25 @@ def add_clause(q: str, clause: str) -> str:
     return f"({q}) AND {clause}" if re.search(r"\bOR\b", q) else f"{q} AND {clause}"
 
 
+# a clause a facet click added (facet_clause), as it appears ANDed at the end of a query
+_FACET_CLAUSE = re.compile(r'(?:ipc|cpc):[A-Za-z0-9/]+\*|pa:"[^"]*"|pa:[\w.-]+|pd:\d{4}|cc:[A-Za-z]{2}|kind:[\w]+')
+
+
+def facet_chips(q: str) -> list[tuple[str, str]]:
+    """The facet clauses ANDed onto `q` (by add_clause) as (clause, the query without it): what the search page
+    shows as removable chips. Only clauses ANDed after something (and followed by nothing, ` AND ` or `)`) are
+    offered, so removing one leaves a valid query."""
+    q = q.strip()
+    chips: list[tuple[str, str]] = []
+    for m in _FACET_CLAUSE.finditer(q):
+        clause, before = m.group(0), q[:m.start()]
+        after = q[m.end():]
+        if not before.endswith(" AND ") or (after and not after.startswith((" AND ", ")"))):
+            continue
+        chips.append((clause, (before[:-len(" AND ")] + after).strip()))
+    return chips
+
+
 def safe_highlight(snippet: str) -> str:
     """A highlight snippet as safe HTML: only <mark>/</mark> survive, all other text is escaped once.
 

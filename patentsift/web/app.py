@@ -153,6 +153,11 @@ def _api_docs(app: FastAPI) -> None:
 
     @app.get(API_DOCS, include_in_schema=False)
     def api_docs(request: Request) -> Response:
+        with request.app.state.system.database.begin() as session:
+            try:  # public like /api/openapi.json; a logged-in user gets the navigation bar
+                auth.current_user(request, session)
+            except auth.LoginRequired:
+                pass
         return templates.TemplateResponse(request, "api_docs.html", {
             "openapi_url": app.openapi_url, **api_docs_context(app.openapi())})
 

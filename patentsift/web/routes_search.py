@@ -1,4 +1,6 @@
-"""The search page: query box with syntax help and errors, facets that add clauses, highlights, pagination."""
+"""The search page: query box with syntax help and errors, facets that add clauses (classification facets with
+their titles; the clauses added show as removable chips), highlights, page size, pagination, and the export of
+the result set as CSV or RIS (/search/export)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
+from distribution.ipc_titles import subclass_title
 from index.base import FACETS, Index
 from index.query.ast import QuerySyntaxError
 from patentsift.searching import (
@@ -18,6 +21,7 @@ from patentsift.searching import (
     collect_hits,
     export_filename,
     export_text,
+    facet_chips,
     facet_clause,
     run_search,
     safe_highlights,
@@ -28,10 +32,14 @@ from patentsift.web.i18n import register_strings
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 10
+PAGE_SIZES = (10, 25, 50, 100)
 
 register_strings({
     "search.export": {"en": "Export", "zh": "导出"},
     "search.export_limit": {"en": "the first {n} results", "zh": "前 {n} 条结果"},
+    "search.per_page": {"en": "Per page", "zh": "每页"},
+    "search.active_filters": {"en": "Narrowed by", "zh": "已筛选"},
+    "search.remove_filter": {"en": "Remove", "zh": "移除"},
 })
 
 
@@ -40,14 +48,31 @@ def home(user: CurrentUser) -> Response:
     return RedirectResponse("/search", status_code=303)
 
 
+def _url(q: str, size: int, **more: object) -> str:
+    params: dict[str, object] = {"q": q}
+    if size != PAGE_SIZE:
+        params["size"] = size
+    params.update(more)
+    return "/search?" + urlencode(params)
+
+
+def _facet_title(name: str, value: str, lang: str) -> str | None:
+    """The title of a classification facet's subclass (`A41D` -> "Outerwear; protective garments; ...")."""
+    if name not in ("ipc", "cpc"):
+        return None
+    return subclass_title(value[:4], lang)
+
+
 @router.get("/search")
 def search_page(request: Request, user: CurrentUser, index: Annotated[Index, Depends(get_index)],
                 q: str = "", offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-                cursor: str | None = None) -> Response:
-    """`offset` numbers the results; `cursor` (from the previous page) fetches the page after it."""
-    context: dict[str, object] = {"q": q, "offset": offset, "result": None, "error": None}
+                cursor: str | None = None, size: Annotated[int, Query(ge=1, le=100)] = PAGE_SIZE) -> Response:
+    """`offset` numbers the results; `cursor` (from the previous page) fetches the page after it; `size` results
+    per page."""
+    context: dict[str, object] = {"q": q, "offset": offset, "result": None, "error": None, "size": size,
+                                  "default_size": PAGE_SIZE}
     try:
-        result = run_search(index, q, limit=PAGE_SIZE, offset=offset, cursor=cursor, facets=FACETS)
+        result = run_search(index, q, limit=size, offset=offset, cursor=cursor, facets=FACETS)
     except QuerySyntaxError as exc:
         context["error"] = {"message": exc.message, "position": exc.position, "hints": exc.hints,
                             "before": q[:exc.position], "at": q[exc.position:exc.position + 1] or " ",
@@ -55,19 +80,23 @@ def search_page(request: Request, user: CurrentUser, index: Annotated[Index, Dep
         return templates.TemplateResponse(request, "search.html", context, status_code=400)
     except (ValueError, OverflowError) as exc:  # a malformed `cursor` (a hand-edited link): a bad request
         raise HTTPException(400, str(exc)) from None
+    lang = language(request)
     context["result"] = result
     context["hits"] = [(hit, safe_highlights(hit)) for hit in result.hits]
-    context["facets"] = {name: [(fv, "/search?" + urlencode({"q": add_clause(q, facet_clause(name, fv.value))}))
-                                for fv in values] for name, values in result.facets.items() if values}
+    context["facets"] = {name: [(fv, _url(add_clause(q, facet_clause(name, fv.value)), size),
+                                 _facet_title(name, fv.value, lang)) for fv in values]
+                         for name, values in result.facets.items() if values}
+    context["chips"] = [(clause, _url(rest, size)) for clause, rest in facet_chips(q)]
+    context["sizes"] = [(n, _url(q, n)) for n in PAGE_SIZES]
     end = offset + len(result.hits)
     context["end"] = end
     if end < result.total:
-        params = {"q": q, "offset": end}
+        more: dict[str, object] = {"offset": end}
         if result.next_cursor:
-            params["cursor"] = result.next_cursor
-        context["next_url"] = "/search?" + urlencode(params)
+            more["cursor"] = result.next_cursor
+        context["next_url"] = _url(q, size, **more)
     if offset > 0:
-        context["prev_url"] = "/search?" + urlencode({"q": q, "offset": max(0, offset - PAGE_SIZE)})
+        context["prev_url"] = _url(q, size, offset=max(0, offset - size))
     context["export_urls"] = {fmt: "/search/export?" + urlencode({"q": q, "format": fmt}) for fmt in EXPORT_MEDIA_TYPES}
     context["export_limit"] = EXPORT_LIMIT
     return templates.TemplateResponse(request, "search.html", context)

@@ -188,6 +188,45 @@ def test_export_a_search_as_csv_and_ris(staff_page: Any, shot: Shot) -> None:
     assert len(list(csv.DictReader(io.StringIO(body.text())))) == narrowed
 
 
+def test_facet_chips_class_titles_and_page_size(staff_page: Any, shot: Shot) -> None:
+    page = staff_page
+    page.fill("input[name=q]", "glove OR helmet")
+    page.press("input[name=q]", "Enter")
+    page.wait_for_url(re.compile(r"/search\?q=glove"))
+    total = int(page.locator("p.total").inner_text().split()[0])
+    expect(page.locator("p.chips")).to_have_count(0)
+    ipc = page.locator("section.facet[data-facet=ipc] li", has_text="A42B")
+    expect(ipc.locator(".class-title")).to_contain_text(re.compile(r"[Hh]eadwear|[Hh]at"))  # the subclass title
+    ipc.locator("a").click()
+    page.wait_for_url(re.compile(r"ipc%3AA42B"))
+    chip = page.locator("p.chips a.chip")
+    expect(chip).to_have_count(1)
+    expect(chip).to_have_attribute("data-clause", "ipc:A42B*")
+    narrowed = int(page.locator("p.total").inner_text().split()[0])
+    assert narrowed < total
+    shot(page, "1-chip")
+    chip.click()  # removing the chip gives the query (and the results) from before
+    expect(page.locator("p.chips")).to_have_count(0)
+    expect(page.locator("input[name=q]")).to_have_value("(glove OR helmet)")
+    assert int(page.locator("p.total").inner_text().split()[0]) == total
+
+    page.goto("/search?q=")
+    everything = int(page.locator("p.total").inner_text().split()[0])
+    assert everything > 25, everything
+    expect(page.locator("ol.hits li.hit")).to_have_count(10)
+    page.locator("p.sizes a[data-size='25']").click()
+    page.wait_for_url(re.compile(r"size=25"))
+    expect(page.locator("ol.hits li.hit")).to_have_count(25)
+    page.locator("nav.pager a[rel=next]").click()
+    page.wait_for_url(re.compile(r"offset=25"))
+    assert "size=25" in page.url
+    expect(page.locator("ol.hits li.hit")).to_have_count(min(25, everything - 25))
+    expect(page.locator("ol.hits")).to_have_attribute("start", "26")
+    page.fill("input[name=q]", "glove")  # a new search keeps the page size
+    page.press("input[name=q]", "Enter")
+    page.wait_for_url(re.compile(r"size=25"))
+
+
 # --- 4. phone width: no sideways scrolling ----------------------------------------------------------------------
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_main_pages_fit_a_phone(mobile_page: Any, desktop: Any, lang: str, shot: Shot) -> None:
@@ -203,9 +242,9 @@ def test_main_pages_fit_a_phone(mobile_page: Any, desktop: Any, lang: str, shot:
         page.goto(url)
         expect(page.locator("main")).to_be_visible()
         _no_sideways_scroll(page)
-        shot(page, f"{name}-mobile-{lang}")
+        shot(page, f"{name}-mobile")
         desktop.goto(url)
-        shot(desktop, f"{name}-desktop-{lang}")
+        shot(desktop, f"{name}-desktop")
     page.goto("/curation")  # the queue's cards and their controls stay on screen too
     item = page.locator("ol.queue li.item").first
     box = item.bounding_box()
@@ -235,6 +274,7 @@ def test_api_docs_work_offline_under_the_csp(staff_page: Any, live_server: str, 
     response = page.request.get("/api/docs")
     assert "script-src 'self'" in response.headers["content-security-policy"]
     expect(page.locator("h1")).to_contain_text("patentsift")
+    expect(page.locator("header nav.areas a")).to_have_count(len(AREAS))  # logged in: the bar is there too
     search = page.locator("details.operation", has=page.locator("code.path", has_text=re.compile(r"^/api/search$")))
     expect(search).to_have_count(1)
     expect(search.locator("span.method")).to_have_text("GET")

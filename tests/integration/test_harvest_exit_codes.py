@@ -86,3 +86,24 @@ def test_skipped_only_directory_is_not_a_failure(shared_patents: Path, tmp_path:
     res = run(tmp_path, "harvest", "--path", str(src))
     assert res.returncode == 0, res.stdout + res.stderr
     assert "0 indexed, 2 skipped, 0 rejected" in res.stdout
+
+
+def test_report_counts_documents_once_and_leaves_skipped_out(shared_patents: Path, tmp_path: Path) -> None:
+    """`patentsift report` counts documents, not files: one publication in three OPS parts counts once, the two
+    sequence listings of a weekly file are skipped, not harvested."""
+    from datetime import UTC, datetime
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for rel in (SEQUENCES, "ep/ops/biblio_WO2018148832A1.xml", "ep/ops/claims_WO2018148832A1.xml",
+                "ep/ops/description_WO2018148832A1.xml"):
+        shutil.copy(shared_patents / rel, src)
+    res = run(tmp_path, "harvest", "--path", str(src))
+    assert res.returncode == 0, res.stdout + res.stderr
+    documents = json.loads(run(tmp_path, "stats", "--json").stdout)["documents"]
+    assert documents == 26  # 25 grants of the weekly file + the three-part publication
+    today = datetime.now(UTC).date().isoformat()
+    rep = run(tmp_path, "report", "--from", today, "--to", today, columns=200)
+    assert rep.returncode == 0, rep.stderr
+    [total] = [ln.split() for ln in rep.stdout.splitlines() if ln.startswith("total")]
+    assert total[2] == str(documents)

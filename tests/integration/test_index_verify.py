@@ -15,6 +15,7 @@ from typing import Any
 
 from harvest.ingest import ingest_path
 from harvest.state import HarvestState
+from harvest.testserver import ServerControl, build_fixture_site, serve_fixtures
 from harvest.verify import check, verify
 from index.base import SearchRequest
 from index.embedded import EmbeddedIndex
@@ -176,3 +177,38 @@ def test_state_from_before_ids_were_recorded_is_learned_from_disk(shared_patents
 def test_verify_with_no_harvest_state_says_so(tmp_path: Path) -> None:
     res = run(tmp_path, "index", "verify")
     assert res.returncode == 0 and "nothing harvested" in res.stdout
+
+
+def test_crawled_files_are_refetched_by_the_next_harvest(shared_patents: Path, tmp_path: Path) -> None:
+    """The deployment path: `harvest --uspto` crawls (a local copy of) the bulk-data site, downloads are deleted
+    after ingestion; rows deleted from the index are named per URL, --repair clears those URLs, and the next
+    `patentsift harvest --uspto` fetches exactly them again and restores every document."""
+    build_fixture_site([shared_patents / SOURCES[0], shared_patents / SOURCES[1]], tmp_path / "site")
+    control = ServerControl()
+    env = {"PATENTSIFT_CRAWL_SETTINGS": json.dumps({"AUTOTHROTTLE_START_DELAY": "0.01", "DOWNLOAD_DELAY": "0",
+                                                     "AUTOTHROTTLE_MAX_DELAY": "0.1", "LOG_LEVEL": "WARNING"})}
+    data = tmp_path / "data"
+    data.mkdir()
+    with serve_fixtures(tmp_path / "site", control=control) as url:
+        listing = url + "/data/patent/grant/redbook/fulltext/"
+        res = run(data, "harvest", "--uspto", listing, env=env)
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert "2 file(s) fetched" in res.stdout and "2 skipped, 0 rejected" in res.stdout
+        assert not list((data / "downloads").rglob("*.zip"))  # deleted after ingestion
+        index = EmbeddedIndex(data / "index.sqlite")
+        before = all_docs(index)
+        assert index.delete(["US-11553629-B2"]) == 1
+        index.close()
+        assert "(1 missing)" in run(data, "stats").stderr
+        repaired = run(data, "index", "verify", "--repair")
+        assert repaired.returncode == 3, repaired.stdout + repaired.stderr
+        assert "ipg230110.zip: the file is no longer on disk: cleared from the harvest state" in repaired.stdout
+        assert "1 documents still missing" in repaired.stderr
+        control.clear_log()
+        again = run(data, "harvest", "--uspto", listing, env=env)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert [p.rsplit("/", 1)[-1] for p in control.paths("GET", ".zip")] == ["ipg230110.zip"]
+    assert run(data, "index", "verify").returncode == 0
+    index = EmbeddedIndex(data / "index.sqlite")
+    assert all_docs(index) == before
+    index.close()

@@ -354,3 +354,38 @@ def test_cli_lists_and_search_export(site: Site) -> None:
     assert ris.stdout.count("TY  - PAT") == min(3, len(rows))
     bad = run("search", QUERY, "--format", "xls")
     assert bad.returncode == 2 and "csv or ris" in bad.stderr
+
+
+def test_document_page_abstract_first_office_link_and_cited_documents(client: TestClient, site: Site) -> None:
+    from index.embedded import EmbeddedIndex
+    from index.model import Citation, PatentDocument, PublicationNumber
+
+    login(client)
+    existing = client.get("/api/search", params={"q": "", "limit": 1}).json()["hits"][0]["id"]
+    compact = existing.replace("-", "")  # cited in another spelling: still found
+    doc = PatentDocument(pn=PublicationNumber.parse("US-9999998-B2"), titles={"en": "Citing document"},
+                         abstracts={"en": "An abstract that comes first."},
+                         citations=[Citation("patent", number=compact, category="X"),
+                                    Citation("patent", number="US-1111111-A"), Citation("npl", text="A paper")])
+    with EmbeddedIndex(site.cfg.index_path) as index:
+        assert not index.upsert([doc]).failed
+    page = client.get("/documents/US9999998B2").text
+    assert f'<a href="/documents/{existing}" class="cited"' in page
+    assert "US-1111111-A" in page and 'href="/documents/US-1111111-A"' not in page and "A paper" in page
+    assert 'href="https://worldwide.espacenet.com/patent/search?q=pn%3DUS9999998B2"' in page
+    assert page.index('class="abstract"') < page.index('class="classes"')
+
+
+def test_facet_chips_remove_exactly_their_clause() -> None:
+    from index.query.parser import parse_query
+    from patentsift.searching import add_clause, facet_chips
+
+    q = add_clause(add_clause("glove OR helmet", "ipc:A41D*"), 'pa:"ACME CORP"')
+    chips = dict(facet_chips(q))
+    assert chips == {"ipc:A41D*": '((glove OR helmet)) AND pa:"ACME CORP"',
+                     'pa:"ACME CORP"': "((glove OR helmet) AND ipc:A41D*)"}
+    for rest in chips.values():
+        parse_query(rest)  # still a valid query
+    assert facet_chips("ipc:A41D*") == []  # nothing to remove it from
+    assert facet_chips("x AND pd:2013 AND cc:US") == [("pd:2013", "x AND cc:US"), ("cc:US", "x AND pd:2013")]
+    assert facet_chips("ti:(ipc:A41D* AND x)") == []
