@@ -24,6 +24,7 @@ import struct
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -243,7 +244,7 @@ def build_tokenizer(blob: Blob):  # noqa: ANN201 - tokenizers.Tokenizer (importe
     tok = Tokenizer(models.Unigram(blob.pieces, unk_id=blob.specials["unk"], byte_fallback=False))
     dropped = "".join(chr(c) for c, out in blob.normalization.items() if out == "" and _nfkc(c) != "")
     spaced = "".join(chr(c) for c, out in blob.normalization.items() if out == " " and _nfkc(c) != " ")
-    steps = []
+    steps: list[Any] = []
     if dropped:
         steps.append(normalizers.Replace(Regex(_char_class(dropped)), ""))
     if spaced:

@@ -1,5 +1,5 @@
 """CLI for outlets, staff, organizations, contacts and subscriptions: `patentsift outlet|staff|org|contact|subscription`.
-The `list` commands share their queries with the web app's lists (patentsift/web/routes_directory.py).
+The `list` commands share their queries with the web app's lists (subscribers/directory.py).
 
 Registered by the shell (patentsift/cli.py) with `register(app)`. Everything lives in the shared database
 (`database_url`, else data_dir/patentsift.sqlite), migrated on open.
@@ -121,7 +121,7 @@ def staff_list(
     as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
 ) -> None:
     """List staff users (no password data): name, e-mail, outlet, role, active."""
-    from patentsift.web.routes_directory import staff_rows
+    from subscribers.directory import staff_rows
 
     with _session() as s:
         rows = staff_rows(s, _outlet_ids(s, outlet))
@@ -185,7 +185,7 @@ def org_list(
     as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
 ) -> None:
     """List organizations with their outlet, number of contacts and of active subscriptions."""
-    from patentsift.web.routes_directory import organization_rows
+    from subscribers.directory import organization_rows
 
     with _session() as s:
         rows = organization_rows(s, _outlet_ids(s, outlet), match.strip())
@@ -201,7 +201,7 @@ def contact_list(
     as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
 ) -> None:
     """List contacts: address, name, organization, language, time zone, subscriptions (active/all), flag."""
-    from patentsift.web.routes_directory import contact_rows
+    from subscribers.directory import contact_rows
     from subscribers.service import get_organization
 
     with _session() as s:
