@@ -152,6 +152,9 @@ def _harvest(system: System, now: datetime, stage: StageReport) -> None:
     outcome = system.harvest(jobs)
     stage.counts = outcome.counts()
     stage.notes.extend(outcome.failures[:20])
+    if stage.counts["rejects"]:
+        stage.notes.append(f"{stage.counts['rejects']} document(s) rejected, the rest stored "
+                           "(patentsift stats --rejects lists them with their reasons)")
     if outcome.failures:
         stage.status = "failed"
         stage.error = f"{len(outcome.failures)} source(s) failed; first: {outcome.failures[0]}"
