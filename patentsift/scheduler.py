@@ -72,10 +72,24 @@ def run_cycle_job(config_path: str | None, data_dir: str, stages: list[str] | No
     tail = proc.stdout.strip().splitlines()[-1:] or [proc.stderr.strip()[-2000:]]
     try:
         outcome = json.loads(tail[0])
-        text = outcome.get("skipped") or ("ok" if outcome.get("ok") else "failed")
-    except (ValueError, AttributeError):
-        text = tail[0]
-    log.info("cycle finished (exit %s): %s", proc.returncode, text)
+    except (ValueError, IndexError):
+        log.error("cycle crashed (exit %s): %s; the next cycle retries what is still due", proc.returncode,
+                  (tail or ["no output"])[0])
+        return proc.returncode
+    if outcome.get("skipped"):
+        log.warning("cycle skipped: %s", outcome["skipped"])
+        return proc.returncode
+    for stage in outcome.get("stages", []):
+        counts = ", ".join(f"{k} {v}" for k, v in stage.get("counts", {}).items())
+        if stage.get("status") == "failed":
+            log.error("stage %s failed: %s; the next cycle retries what is still due (details: "
+                      "data_dir/cycles.jsonl, or run `patentsift run-once --stage %s`)", stage["name"],
+                      stage.get("error"), stage["name"])
+        else:
+            log.info("stage %s: %s%s", stage["name"], stage.get("status"), f" ({counts})" if counts else "")
+        for note in stage.get("notes", [])[:20]:
+            log.info("  %s: %s", stage["name"], note)
+    log.info("cycle finished (exit %s): %s", proc.returncode, "ok" if outcome.get("ok") else "failed")
     return proc.returncode
 
 

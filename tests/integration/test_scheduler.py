@@ -110,3 +110,19 @@ def test_cron_days_of_week_count_from_sunday() -> None:
     assert cycle_trigger(cfg).get_next_fire_time(None, start).weekday() == 6  # Sunday
     cfg.schedule.cycle = "*/15 6 * * */2"  # steps stay steps
     assert cycle_trigger(cfg).get_next_fire_time(None, start).minute in (0, 15, 30, 45)
+
+
+def test_a_failed_stage_is_logged_at_error_level_with_what_to_do(tmp_path: Path,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from patentsift.scheduler import run_cycle_job
+
+    config = tmp_path / "patentsift.toml"
+    config.write_text(f'[harvest]\npaths = ["{tmp_path / "missing"}"]\n', encoding="utf-8")
+    with caplog.at_level(logging.INFO, logger="patentsift.scheduler"):
+        code = run_cycle_job(str(config), str(tmp_path / "data"), ["harvest"])
+    assert code == 1
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert errors and "stage harvest failed" in errors[0] and "missing" in errors[0]
+    assert "next cycle retries" in errors[0]
