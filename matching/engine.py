@@ -36,6 +36,7 @@ from index.query.parser import parse_query
 from matching import fusion
 from matching.applicants import applicant_key
 from matching.dedupe import invention_keys, suppress_duplicates
+from matching.embeddings import Embedder
 from matching.explain import Explanation, matched_applicants, matched_classes, matched_terms
 from matching.feedback import normalize, profile_base_vector, rocchio
 from matching.store import MatchStore, NewMatch, ProfileState
@@ -57,15 +58,8 @@ MAX_DESCRIPTION_TERMS = 16  # Latin-script words
 MAX_DESCRIPTION_BIGRAMS = 32  # CJK bigrams (a run of n characters gives n - 1, half of them across word bounds)
 
 
-class Embedder(Protocol):
-    model_id: str
-    dim: int
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
-
-
 class Cache(Protocol):
-    def embed(self, texts: Sequence[str], embedder: Any) -> np.ndarray: ...
+    def embed(self, texts: Sequence[str], embedder: Embedder) -> np.ndarray: ...
 
 
 @dataclass
@@ -257,7 +251,7 @@ class MatchingEngine:
             truncated = len(batch) == self.options.batch_size
             matches = self._score_isolated(prepared, report, functools.partial(
                 self.score_batch, docs=docs, seqs=seqs, vectors=vectors, report=report,
-                lexical_filters=lambda p, first=int(seqs[0]): Filters(min_seq=max(p.state.watermark, first - 1)),
+                lexical_filters=functools.partial(_window_filters, first=int(seqs[0])),
                 seen=seen, remaining={p.profile.name: p.profile.max_items - stored_count[p.profile.name]
                                       for p in prepared}, max_seq=int(seqs[-1])))
             t = time.perf_counter()
@@ -349,7 +343,7 @@ class MatchingEngine:
         cos = np.zeros((n, 0), np.float32)
         if dense_prof:
             assert vectors is not None
-            cos = vectors @ np.stack([p.vector for p in dense_prof], axis=1)  # (docs x profiles)
+            cos = vectors @ np.stack([p.vector for p in dense_prof if p.vector is not None], axis=1)  # docs x profiles
         dense_col = {id(p): j for j, p in enumerate(dense_prof)}
         t = report.add_time("dense", t)
         meta = _BatchMeta(docs)
@@ -381,8 +375,8 @@ class MatchingEngine:
             for s, w in p.weights.items():
                 if s in parts:
                     score += w * parts[s]
-            eligible = np.flatnonzero((score >= prof.threshold) & (seqs > p.state.watermark) & (score > 0))
-            eligible = [int(i) for i in eligible if not _excluded(prof, int(i), meta)]
+            over = np.flatnonzero((score >= prof.threshold) & (seqs > p.state.watermark) & (score > 0))
+            eligible: list[int] = [int(i) for i in over if not _excluded(prof, int(i), meta)]
             t = report.add_time("fuse", t)
             kept, dropped = suppress_duplicates(eligible, [meta.keys(i) for i in eligible],
                                                 [float(score[i]) for i in eligible], seen.get(prof.name, ()))
@@ -414,7 +408,8 @@ class MatchingEngine:
                 f = lexical_filters(p)
                 groups[repr(f)].append((p, f))
             for members in groups.values():
-                scores = batch_path([p.lexical for p, _ in members], members[0][1], limit, max_seq)
+                scores = batch_path([p.lexical for p, _ in members if p.lexical is not None], members[0][1], limit,
+                                    max_seq)
                 out.update({p.profile.name: s for (p, _), s in zip(members, scores, strict=True)})
             return out
         ids = [d.id for d in docs] if max_seq is not None else None
@@ -429,7 +424,7 @@ class MatchingEngine:
         """Profile -> {document id: highlights of its query}: the index's `highlight_many` when it has one
         (each document analyzed once for all profiles), else one highlighting search per profile."""
         if isinstance(self.index, BatchHighlights):
-            res = self.index.highlight_many([(p.lexical, ds) for p, ds in wanted])
+            res = self.index.highlight_many([(p.lexical, ds) for p, ds in wanted if p.lexical is not None])
             return {p.profile.name: r for (p, _), r in zip(wanted, res, strict=True)}
         out: dict[str, dict[str, Any]] = {}
         for p, ds in wanted:
@@ -571,3 +566,8 @@ def _is_cjk_token(token: str) -> bool:
 
 _CJK_CHAR = re.compile("[\u1100-\u11ff\u3005-\u3007\u3041-\u30ff\u3131-\u318e\u31f0-\u31ff\u3400-\u4dbf"
                        "\u4e00-\u9fff\ua960-\ud7ff\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f]")
+
+
+def _window_filters(p: Prepared, first: int) -> Filters:
+    """Lexical candidates of a batch: documents after the profile's watermark and from the batch's first on."""
+    return Filters(min_seq=max(p.state.watermark, first - 1))

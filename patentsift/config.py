@@ -29,6 +29,10 @@ class ElasticsearchConfig:
     verify_certs: bool = True
     request_timeout: float = 30.0
     analyzers: str = "builtin"  # builtin | icu | smartcn (needs the plugin on the cluster)
+    shards: int = 1  # primary shards of a new index (a rebuild applies a change)
+    replicas: int = 0  # replicas of a new index: 1 on a cluster, so losing a node loses nothing
+    bulk_threads: int = 2  # bulk requests in flight at once during a load
+    bulk_relax_replicas: bool = False  # large loads run with 0 replicas (faster; a node lost mid-load loses its part)
 
 
 @dataclass

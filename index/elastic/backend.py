@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager, nullcontext
+from itertools import islice
 from typing import Any
 
 from elastic_transport import ConnectionError as TransportConnectionError
@@ -29,8 +33,9 @@ from index.query.ast import MatchAll
 
 log = logging.getLogger(__name__)
 UNREACHABLE = (TransportConnectionError, ConnectionTimeout)
-BATCH = 500  # documents per client-side batch (bulk requests are chunked further by streaming_bulk)
+BATCH = 500  # documents per client-side batch (one mget for stored vectors/partials, then bulk requests)
 MAX_CHUNK_BYTES = 8 * 1024 * 1024  # well under a small node's indexing-pressure limit (10% of heap)
+RETRY_STATUS = (429, 503)  # per-item or whole-request answers worth retrying (queue full, shard moving)
 # score, then newest publication first, then id (the embedded backend's order; equal scores tie-break alike)
 SORT = [{"_score": "desc"}, {"pd": {"order": "desc", "missing": "_last"}}, {"id": "asc"}]
 
@@ -61,6 +66,10 @@ class ElasticIndex:
         vector_dims: int | None = None,
         chunk_size: int = 200,
         max_retries: int = 3,
+        shards: int = 1,
+        replicas: int = 0,
+        bulk_threads: int = 2,
+        bulk_relax_replicas: bool = False,
     ) -> None:
         if client is None:
             if not hosts:
@@ -77,6 +86,10 @@ class ElasticIndex:
         self.chunk_size = chunk_size
         self.max_retries = max_retries
         self.vector_dims = vector_dims
+        self.shards = shards
+        self.replicas = replicas
+        self.bulk_threads = max(1, bulk_threads)
+        self.bulk_relax_replicas = bulk_relax_replicas
         self._requested = analyzers
         self._seq_lock = threading.Lock()
         self._last_seq = 0
@@ -102,6 +115,7 @@ class ElasticIndex:
         if self._call("open", self.es.indices.exists_alias, name=self.alias):
             meta = self._call("open", self.es.indices.get_mapping, index=self.alias)
             first = next(iter(meta.body.values()))["mappings"].get("_meta", {})
+            self._heal_bulk_settings()
             return str(first.get("analysis", "client"))
         mode = self.resolve_mode()
         name = self._create_index(mode)
@@ -122,7 +136,7 @@ class ElasticIndex:
 
     def _create_index(self, mode: str) -> str:
         name = f"{self.prefix}-docs-v{m.SCHEMA_VERSION}-{time.time_ns()}"
-        body = m.index_settings(mode, self.vector_dims)
+        body = m.index_settings(mode, self.vector_dims, shards=self.shards, replicas=self.replicas)
         try:
             self._call("create index", self.es.indices.create, index=name, **body)
         except BadRequestError as exc:
@@ -146,52 +160,84 @@ class ElasticIndex:
 
     # --- writes ------------------------------------------------------------------------------------------
     def upsert(self, documents: Iterable[PatentDocument]) -> UpsertReport:
-        """Bulk index by _id = publication number; per-document failures land in report.failed."""
+        """Bulk index by _id = publication number; per-document failures land in report.failed.
+
+        A large load (more than one batch of BATCH documents) runs with the index's refresh turned off (and,
+        with `bulk_relax_replicas`, no replicas), restored when the load ends, also when it fails; bulk requests
+        go out on `bulk_threads` connections while the next batch is prepared."""
         report = UpsertReport()
-        batch: list[PatentDocument] = []
-        for doc in documents:
-            batch.append(doc)
-            if len(batch) >= BATCH:
-                report.merge(self._upsert_batch(batch, report))
-                batch = []
-        if batch:
-            report.merge(self._upsert_batch(batch, report))
+        it = iter(documents)
+        first = list(islice(it, BATCH))
+        second = list(islice(it, BATCH)) if len(first) == BATCH else []
+        with self._bulk_load() if second else nullcontext():
+            with _BulkSender(self, report) as sender:
+                for batch in (first, second):
+                    if batch:
+                        sender.send(self._actions(batch))
+                while batch := list(islice(it, BATCH)):
+                    sender.send(self._actions(batch))
         self._refresh()
         return report
 
-    def _upsert_batch(self, docs: list[PatentDocument], so_far: UpsertReport) -> UpsertReport:
+    def _actions(self, docs: list[PatentDocument]) -> list[tuple[str, bytes]]:
+        """(id, NDJSON action + source) per document of one batch."""
         docs = self._merge_partials(docs)
         vectors = self._existing_vectors([d.id for d in docs])
-        actions = [{"_op_type": "index", "_index": self.alias, "_id": d.id,
-                    "_source": m.document_body(d, self.mode, self._next_seq(), vectors.get(d.id))} for d in docs]
-        return self._bulk(actions, so_far)
+        return [(d.id, _index_line(self.alias, d.id,
+                                   m.document_body(d, self.mode, self._next_seq(), vectors.get(d.id))))
+                for d in docs]
 
     def _bulk(self, actions: list[dict[str, Any]], so_far: UpsertReport) -> UpsertReport:
+        """Index prepared `_op_type: index` actions (rebuild, set_vectors) through the same sender."""
         report = UpsertReport()
-        done: set[str] = set()
-        try:
-            for ok, item in helpers.streaming_bulk(
-                    self.es, actions, chunk_size=self.chunk_size, max_chunk_bytes=MAX_CHUNK_BYTES,
-                    max_retries=self.max_retries,
-                    initial_backoff=1, max_backoff=30, raise_on_error=False, raise_on_exception=True):
-                info = next(iter(item.values()))
-                doc_id = str(info.get("_id"))
-                done.add(doc_id)
-                if ok:
-                    report.indexed.append(doc_id)
-                else:
-                    report.failed.append((doc_id, _reason(info)))
-        except (*UNREACHABLE, ApiError) as exc:
-            pending = [a["_id"] for a in actions if a["_id"] not in done]
-            total = UpsertReport(so_far.indexed + report.indexed, so_far.failed + report.failed)
-            shown = ", ".join(pending[:10]) + (f" (+{len(pending) - 10} more)" if len(pending) > 10 else "")
-            what = "became unreachable" if isinstance(exc, UNREACHABLE) else "refused a bulk request"
-            raise BulkInterrupted(
-                f"Elasticsearch {what} ({self._hosts()}) after {len(total.indexed)} documents were "
-                f"indexed; {len(pending)} of this batch were NOT indexed: {shown}, nor any later input. "
-                f"Rerun the load: documents are keyed by publication number, so nothing is duplicated. ({exc})",
-                total, pending) from exc
+        lines = [(a["_id"], _index_line(a["_index"], a["_id"], a["_source"])) for a in actions]
+        with _BulkSender(self, report, so_far) as sender:
+            sender.send(lines)
         return report
+
+    @contextmanager
+    def _bulk_load(self) -> Iterator[None]:
+        """Refresh off (and replicas 0 when asked) for the duration of a large load; always restored."""
+        try:
+            name = self.current_index()
+            got = self._call("bulk settings", self.es.indices.get_settings, index=name,
+                             name=["index.refresh_interval", "index.number_of_replicas"], include_defaults=True)
+            flat = next(iter(got.body.values()))
+            live = {**flat.get("defaults", {}).get("index", {}), **flat.get("settings", {}).get("index", {})}
+            before: dict[str, Any] = {"refresh_interval": flat.get("settings", {}).get("index", {})
+                                      .get("refresh_interval")}
+            relaxed: dict[str, Any] = {"refresh_interval": "-1"}
+            if self.bulk_relax_replicas and str(live.get("number_of_replicas", "0")) != "0":
+                before["number_of_replicas"] = int(live["number_of_replicas"])
+                relaxed["number_of_replicas"] = 0
+            if before["refresh_interval"] == "-1":  # left over from a load that could not restore it
+                before["refresh_interval"] = None
+            self._call("bulk settings", self.es.indices.put_settings, index=name, settings={"index": relaxed})
+        except (IndexError_, ApiError) as exc:
+            log.warning("could not relax index settings for a bulk load (%s); loading anyway", exc)
+            yield
+            return
+        try:
+            yield
+        finally:
+            try:
+                self._call("restore settings", self.es.indices.put_settings, index=name,
+                           settings={"index": before})
+            except (IndexError_, ApiError) as exc:  # noqa: PERF203 - reported, healed by the next _open
+                log.error("could not restore %s after a bulk load (%s): %s; the next open restores the refresh "
+                          "interval", name, before, exc)
+
+    def _heal_bulk_settings(self) -> None:
+        """An index left with refresh off by an interrupted load gets its default refresh back."""
+        try:
+            got = self.es.indices.get_settings(index=self.alias, name="index.refresh_interval")
+        except (*UNREACHABLE, ApiError):
+            return
+        for name, body in got.body.items():
+            if body.get("settings", {}).get("index", {}).get("refresh_interval") == "-1":
+                log.warning("%s was left with refresh off by an interrupted bulk load: restoring it", name)
+                self._call("restore settings", self.es.indices.put_settings, index=name,
+                           settings={"index": {"refresh_interval": None}})
 
     def _merge_partials(self, docs: list[PatentDocument]) -> list[PatentDocument]:
         """A partial document (e.g. an OPS claims response) fills the stored record instead of replacing it."""
@@ -203,11 +249,11 @@ class ElasticIndex:
             out[d.id] = merge_documents(base, d) if base and (d.partial or base.partial) else d
         return list(out.values())
 
-    def _mget(self, ids: list[str], fields: Sequence[str] = ("doc",)) -> dict[str, PatentDocument]:
+    def _mget(self, ids: list[str], fields: Sequence[str] = ("doc", "desc")) -> dict[str, PatentDocument]:
         if not ids:
             return {}
         res = self._call("get", self.es.mget, index=self.alias, ids=ids, source_includes=list(fields))
-        return {d["_id"]: PatentDocument.from_dict(d["_source"]["doc"]) for d in res["docs"] if d.get("found")}
+        return {d["_id"]: _doc(d["_source"]) for d in res["docs"] if d.get("found")}
 
     def _existing_vectors(self, ids: list[str]) -> dict[str, list[float]]:
         res = self._call("get", self.es.mget, index=self.alias, ids=ids, source_includes=["vec"])
@@ -231,9 +277,10 @@ class ElasticIndex:
         ids = list(vectors)
         for start in range(0, len(ids), BATCH):
             chunk = ids[start:start + BATCH]
-            res = self._call("get", self.es.mget, index=self.alias, ids=chunk, source_includes=["doc", "seq"])
+            res = self._call("get", self.es.mget, index=self.alias, ids=chunk,
+                             source_includes=["doc", "desc", "seq"])
             actions = [{"_op_type": "index", "_index": self.alias, "_id": d["_id"],
-                        "_source": m.document_body(PatentDocument.from_dict(d["_source"]["doc"]), self.mode,
+                        "_source": m.document_body(_doc(d["_source"]), self.mode,
                                                    d["_source"]["seq"], [float(x) for x in vectors[d["_id"]]])}
                        for d in res["docs"] if d.get("found")]
             report = self._bulk(actions, UpsertReport())
@@ -244,10 +291,10 @@ class ElasticIndex:
     # --- reads -------------------------------------------------------------------------------------------
     def get(self, doc_id: str) -> PatentDocument | None:
         try:
-            res = self._call("get", self.es.get, index=self.alias, id=doc_id, source_includes=["doc"])
+            res = self._call("get", self.es.get, index=self.alias, id=doc_id, source_includes=["doc", "desc"])
         except NotFoundError:
             return None
-        return PatentDocument.from_dict(res["_source"]["doc"])
+        return _doc(res["_source"])
 
     def count(self) -> int:
         return int(self._call("count", self.es.count, index=self.alias)["count"])
@@ -257,7 +304,7 @@ class ElasticIndex:
         analysis = Analysis(self.mode)
         query = {"bool": {"must": [to_dsl(request.query, analysis)], "filter": filter_clauses(request.filters)}}
         body: dict[str, Any] = {"query": query, "size": max(0, request.limit) + 1, "sort": SORT, "track_total_hits": True,
-                                "_source": ["doc"], "track_scores": True}
+                                "_source": ["doc", "desc"], "track_scores": True}
         if request.search_after:
             body["search_after"] = decode_cursor(request.search_after)
         else:
@@ -295,10 +342,10 @@ class ElasticIndex:
         if clauses:
             knn["filter"] = clauses
         try:
-            res = self._call("knn", self.es.search, index=self.alias, knn=knn, size=k, source=["doc"])
+            res = self._call("knn", self.es.search, index=self.alias, knn=knn, size=k, source=["doc", "desc"])
         except BadRequestError as exc:
             raise IndexError_(f"knn search failed (were vectors stored?): {exc.message}") from exc
-        return [Hit(h["_id"], 2.0 * float(h["_score"]) - 1.0, PatentDocument.from_dict(h["_source"]["doc"]))
+        return [Hit(h["_id"], 2.0 * float(h["_score"]) - 1.0, _doc(h["_source"]))
                 for h in res["hits"]["hits"]]
 
     def documents_since(self, seq: int, limit: int = 1000) -> Iterator[tuple[int, PatentDocument]]:
@@ -307,10 +354,10 @@ class ElasticIndex:
         while True:
             res = self._call("documents_since", self.es.search, index=self.alias,
                              query={"range": {"seq": {"gt": after}}}, sort=[{"seq": "asc"}], size=limit,
-                             source=["doc", "seq"])
+                             source=["doc", "desc", "seq"])
             hits = res["hits"]["hits"]
             for h in hits:
-                yield int(h["_source"]["seq"]), PatentDocument.from_dict(h["_source"]["doc"])
+                yield int(h["_source"]["seq"]), _doc(h["_source"])
             if len(hits) < limit:
                 return
             after = int(hits[-1]["_source"]["seq"])
@@ -325,9 +372,9 @@ class ElasticIndex:
         copied = 0
         actions: list[dict[str, Any]] = []
         try:
-            for h in helpers.scan(self.es, index=old, query={"query": {"match_all": {}}, "_source": ["doc", "seq", "vec"]}, size=500):
+            for h in helpers.scan(self.es, index=old, query={"query": {"match_all": {}}, "_source": ["doc", "desc", "seq", "vec"]}, size=500):
                 src = h["_source"]
-                doc = PatentDocument.from_dict(src["doc"])
+                doc = _doc(src)
                 actions.append({"_op_type": "index", "_index": new, "_id": h["_id"],
                                 "_source": m.document_body(doc, new_mode, src["seq"], src.get("vec"))})
                 if len(actions) >= BATCH:
@@ -363,6 +410,139 @@ class ElasticIndex:
         self.es.close()
 
 
+class _BulkSender:
+    """Sends NDJSON bulk requests on `bulk_threads` connections while the caller prepares the next batch;
+    retries what the cluster asks to retry (429, 503), records every document's outcome, and turns a lost
+    cluster into BulkInterrupted naming the documents not indexed (rerunning the load is safe)."""
+
+    def __init__(self, ix: ElasticIndex, report: UpsertReport, so_far: UpsertReport | None = None) -> None:
+        self.ix = ix
+        self.report = report
+        self.so_far = so_far or UpsertReport()
+        self.pool = ThreadPoolExecutor(ix.bulk_threads, thread_name_prefix="es-bulk")
+        self.inflight: dict[Future[tuple[list[str], list[tuple[str, str]]]], list[str]] = {}
+        self.given: list[str] = []  # every id handed to send(), in order
+        self.done: set[str] = set()
+        self.error: BaseException | None = None
+
+    def __enter__(self) -> _BulkSender:
+        return self
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
+        try:
+            if exc is None:
+                self._reap(all_=True)
+                self._raise_if_failed()
+        finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def send(self, lines: list[tuple[str, bytes]]) -> None:
+        self.given.extend(doc_id for doc_id, _ in lines)
+        for chunk in _chunks(lines, self.ix.chunk_size, MAX_CHUNK_BYTES):
+            while len(self.inflight) >= 2 * self.ix.bulk_threads:
+                self._reap()
+            self._raise_if_failed()
+            self.inflight[self.pool.submit(self._send_chunk, chunk)] = [doc_id for doc_id, _ in chunk]
+
+    def _reap(self, all_: bool = False) -> None:
+        if not self.inflight:
+            return
+        finished, _ = wait(list(self.inflight), return_when="ALL_COMPLETED" if all_ else FIRST_COMPLETED)
+        for fut in finished:
+            self.inflight.pop(fut)
+            try:
+                indexed, failed = fut.result()
+            except BaseException as exc:  # noqa: BLE001 - the first one is raised as BulkInterrupted
+                self.error = self.error or exc
+                continue
+            self.report.indexed.extend(indexed)
+            self.report.failed.extend(failed)
+            self.done.update(indexed)
+            self.done.update(doc_id for doc_id, _ in failed)
+
+    def _raise_if_failed(self) -> None:
+        if self.error is None:
+            return
+        self._reap(all_=True)  # let the requests in flight finish and count what they indexed
+        exc = self.error
+        if not isinstance(exc, (*UNREACHABLE, ApiError)):
+            raise exc
+        pending = [doc_id for doc_id in self.given if doc_id not in self.done]
+        total = UpsertReport(self.so_far.indexed + self.report.indexed, self.so_far.failed + self.report.failed)
+        shown = ", ".join(pending[:10]) + (f" (+{len(pending) - 10} more)" if len(pending) > 10 else "")
+        what = "became unreachable" if isinstance(exc, UNREACHABLE) else "refused a bulk request"
+        raise BulkInterrupted(
+            f"Elasticsearch {what} ({self.ix._hosts()}) after {len(total.indexed)} documents were "
+            f"indexed; {len(pending)} of this batch were NOT indexed: {shown}, nor any later input. "
+            f"Rerun the load: documents are keyed by publication number, so nothing is duplicated. ({exc})",
+            total, pending) from exc
+
+    def _send_chunk(self, chunk: list[tuple[str, bytes]]) -> tuple[list[str], list[tuple[str, str]]]:
+        indexed: list[str] = []
+        failed: list[tuple[str, str]] = []
+        todo = chunk
+        attempt = 0
+        while True:
+            try:
+                res = self.ix.es.bulk(operations=b"".join(line for _, line in todo))  # type: ignore[arg-type]
+            except ApiError as exc:
+                if exc.meta.status in RETRY_STATUS and attempt < self.ix.max_retries:
+                    attempt += 1
+                    time.sleep(min(30.0, 2.0 ** (attempt - 1)))
+                    continue
+                raise
+            retry: list[tuple[str, bytes]] = []
+            for (doc_id, line), item in zip(todo, res["items"], strict=True):
+                info = next(iter(item.values()))
+                status = int(info.get("status", 500))
+                if status < 300:
+                    indexed.append(doc_id)
+                elif status in RETRY_STATUS and attempt < self.ix.max_retries:
+                    retry.append((doc_id, line))
+                else:
+                    failed.append((doc_id, _reason(info)))
+            if not retry:
+                return indexed, failed
+            todo = retry
+            attempt += 1
+            time.sleep(min(30.0, 2.0 ** (attempt - 1)))
+
+
+def _chunks(lines: list[tuple[str, bytes]], size: int, max_bytes: int) -> Iterator[list[tuple[str, bytes]]]:
+    """Bulk requests of at most `size` documents and about `max_bytes` bytes (a bigger document goes alone)."""
+    chunk: list[tuple[str, bytes]] = []
+    nbytes = 0
+    for item in lines:
+        if chunk and (len(chunk) >= size or nbytes + len(item[1]) > max_bytes):
+            yield chunk
+            chunk, nbytes = [], 0
+        chunk.append(item)
+        nbytes += len(item[1])
+    if chunk:
+        yield chunk
+
+
+def _index_line(index: str, doc_id: str, source: dict[str, Any]) -> bytes:
+    """One bulk `index` action and its source as NDJSON."""
+    action = json.dumps({"index": {"_index": index, "_id": doc_id}}, ensure_ascii=False)
+    return f"{action}\n{json.dumps(source, ensure_ascii=False, default=_json_default)}\n".encode("utf-8", "surrogatepass")
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def _doc(src: dict[str, Any]) -> PatentDocument:
+    """The stored document: `doc` holds everything but the description, which is stored once, as `desc`
+    (indices written before that keep it inside `doc`)."""
+    data = src["doc"]
+    if "description" not in data:
+        data = {**data, "description": src.get("desc", "")}
+    return PatentDocument.from_dict(data)
+
+
 def _params(body: dict[str, Any]) -> dict[str, Any]:
     """A search body as client keyword arguments (`from` and `_source` are spelled `from_` and `source`)."""
     renames = {"from": "from_", "_source": "source"}
@@ -381,7 +561,7 @@ def _reason(info: dict[str, Any]) -> str:
 
 
 def _hit(h: dict[str, Any]) -> Hit:
-    return Hit(h["_id"], float(h.get("_score") or 0.0), PatentDocument.from_dict(h["_source"]["doc"]),
+    return Hit(h["_id"], float(h.get("_score") or 0.0), _doc(h["_source"]),
                {k: list(v) for k, v in h.get("highlight", {}).items()})
 
 

@@ -55,11 +55,11 @@ def mappings(mode: str, vector_dims: int | None) -> dict[str, Any]:
         "year": {"type": "short"},
         "applicant_norm": kw, "ipc": kw, "cpc": kw, "ipc_subclass": kw, "cpc_subclass": kw,
         "seq": {"type": "long"},
-        "doc": {"type": "object", "enabled": False},  # the full PatentDocument JSON, stored, not indexed
+        "doc": {"type": "object", "enabled": False},  # the PatentDocument JSON but `description` (= `desc`), stored, not indexed
         "vec": vector_mapping(vector_dims),
     }
     if mode == "client":
-        for f in ANALYZED_FIELDS:  # originals: highlighting only (ti ab cl); desc pa in are not indexed twice
+        for f in ANALYZED_FIELDS:  # originals: highlighting only (ti ab cl); desc (stored) pa in not indexed twice
             props[f] = {"type": "text", "analyzer": "standard"} if f in HIGHLIGHT_FIELDS else {
                 "type": "text", "index": False}
         props["tok"] = {"properties": {f: {"type": "text", "analyzer": "whitespace"} for f in ANALYZED_FIELDS}}
@@ -87,10 +87,12 @@ def document_body(doc: PatentDocument, mode: str, seq: int, vector: list[float] 
     """What is indexed for one document (the `_source` minus the derived tokens)."""
     body = {k: v for k, v in index_fields(doc).items() if v not in (None, "", [])}
     body["seq"] = seq
-    body["doc"] = doc.to_dict()
+    stored = doc.to_dict()
+    stored.pop("description", None)  # stored once, as `desc` (the biggest field: half the request otherwise)
+    body["doc"] = stored
     if mode == "client":
         body["tok"] = {f: " ".join(analyze(body[f])) for f in ANALYZED_FIELDS if body.get(f)}
-        for f in set(ANALYZED_FIELDS) - set(HIGHLIGHT_FIELDS):  # not indexed as text; `doc` has them
+        for f in set(ANALYZED_FIELDS) - set(HIGHLIGHT_FIELDS) - {"desc"}:  # not indexed as text; `doc` has them
             body.pop(f, None)
     if vector is not None:
         body["vec"] = vector

@@ -13,6 +13,7 @@ import pytest
 from harvest.ingest import parse_path
 from index.model import PatentDocument
 from matching.embeddings import (
+    ENGLISH_MODEL,
     BackendUnavailable,
     OnnxEmbedder,
     TorchEmbedder,
@@ -60,14 +61,14 @@ def export_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def torch_embedder() -> TorchEmbedder:
-    embedder = load_embedder(backend="torch")
+    embedder = load_embedder(ENGLISH_MODEL, backend="torch")
     assert isinstance(embedder, TorchEmbedder)
     return embedder
 
 
 @pytest.fixture(scope="module")
 def fast_embedder(export_dir: Path) -> OnnxEmbedder:
-    embedder = load_embedder(backend="auto", cache_dir=export_dir)
+    embedder = load_embedder(ENGLISH_MODEL, backend="auto", cache_dir=export_dir)
     assert isinstance(embedder, OnnxEmbedder), "auto should pick the ONNX int8 path for all-MiniLM-L6-v2"
     return embedder
 
@@ -130,7 +131,7 @@ def test_batching_and_progress_keep_input_order(torch_embedder, english_texts):
 
 
 def test_model_ids_name_model_and_backend(torch_embedder, fast_embedder):
-    spec = resolve_model()
+    spec = resolve_model(ENGLISH_MODEL)
     assert torch_embedder.model_id == f"all-MiniLM-L6-v2@{spec.fingerprint}/torch"
     assert fast_embedder.model_id == f"all-MiniLM-L6-v2@{spec.fingerprint}/onnx-int8"
 
@@ -139,14 +140,14 @@ def test_onnx_export_is_reused(fast_embedder, export_dir):
     path = fast_embedder.onnx_path
     assert path.is_relative_to(export_dir)
     stamp = path.stat().st_mtime_ns
-    again = load_embedder(backend="onnx", cache_dir=export_dir)
+    again = load_embedder(ENGLISH_MODEL, backend="onnx", cache_dir=export_dir)
     assert isinstance(again, OnnxEmbedder) and again.onnx_path == path
     assert path.stat().st_mtime_ns == stamp
 
 
 def _model_copy(dest: Path, *, without: tuple[str, ...] = ()) -> Path:
     """The bundled model as another directory (files linked, not copied), minus `without`."""
-    src = resolve_model().path
+    src = resolve_model(ENGLISH_MODEL).path
     for file in src.rglob("*"):
         rel = file.relative_to(src)
         if file.is_file() and rel.as_posix() not in without:
@@ -172,7 +173,7 @@ def test_model_found_by_name_in_models_dir(tmp_path, monkeypatch, english_texts,
     _model_copy(tmp_path / "my-minilm")
     monkeypatch.setenv("PATENTSIFT_MODELS_DIR", str(tmp_path))
     embedder = load_embedder("my-minilm", backend="onnx", cache_dir=export_dir)
-    assert embedder.model_id == f"my-minilm@{resolve_model().fingerprint}/onnx-int8"
+    assert embedder.model_id == f"my-minilm@{resolve_model(ENGLISH_MODEL).fingerprint}/onnx-int8"
     assert embedder.encode(list(english_texts.values())[:2]).shape == (2, 384)
 
 
