@@ -122,6 +122,15 @@ class BatchHighlights(Protocol):
 
 
 @runtime_checkable
+class VectorModelTag(Protocol):
+    """Remembers which embedding model made the stored vectors, so vectors of two models are never mixed."""
+
+    def vector_model(self) -> str | None: ...
+
+    def set_vector_model(self, model_id: str | None) -> None: ...
+
+
+@runtime_checkable
 class Rebuildable(Protocol):
     """Reindexes into a fresh index with the current mapping and swaps it in without downtime."""
 

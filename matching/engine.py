@@ -28,7 +28,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from index.analysis import analyze
-from index.base import BatchHighlights, BatchLexicalScores, Filters, Index, SearchRequest
+from index.base import BatchHighlights, BatchLexicalScores, Filters, Index, SearchRequest, VectorModelTag
 from index.fields import claims_text
 from index.model import PatentDocument
 from index.query.ast import MatchAll, Or, Query, Term
@@ -111,6 +111,7 @@ class RunReport:
     suppressed: dict[str, int] = field(default_factory=dict)  # duplicates of earlier-sent inventions
     timings: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     failed: dict[str, str] = field(default_factory=dict)  # profile -> why it was skipped (the others ran)
+    notes: list[str] = field(default_factory=list)  # what the operator should know (e.g. a model change)
 
     def skip(self, name: str, exc: BaseException) -> None:
         """Record that profile `name` failed and was left out of this run (its watermark stays)."""
@@ -324,10 +325,29 @@ class MatchingEngine:
         t = time.perf_counter()
         vectors = self.embed_documents(docs)
         t = report.add_time("embed", t)
-        if self.options.store_vectors:
+        if self.options.store_vectors and self._may_store_vectors(report):
             self.index.set_vectors({d.id: v for d, v in zip(docs, vectors, strict=True)})
             report.add_time("set_vectors", t)
         return vectors
+
+    def _may_store_vectors(self, report: RunReport) -> bool:
+        """Whether this model's vectors may go into the index: never beside another model's (the index says which
+        model made its vectors, where it can: index.base.VectorModelTag)."""
+        assert self.embedder is not None
+        if not isinstance(self.index, VectorModelTag):
+            return True
+        tag = self.index.vector_model()
+        if tag is None:
+            self.index.set_vector_model(self.embedder.model_id)
+            return True
+        if tag != self.embedder.model_id:
+            note = (f"the index's vectors come from {tag}, not {self.embedder.model_id}: new vectors were not "
+                    "stored; run `patentsift index reembed` to move the index to the current model")
+            if note not in report.notes:
+                report.notes.append(note)
+                log.warning("matching: %s", note)
+            return False
+        return True
 
     # --- scoring (no writes) ------------------------------------------------------------------------------
     def score_batch(self, prepared: Sequence[Prepared], docs: Sequence[PatentDocument], seqs: np.ndarray,

@@ -335,6 +335,29 @@ def index_verify(
     raise typer.Exit(EXIT_OK if report.ok else EXIT_REJECTS)
 
 
+@index_app.command("reembed")
+def index_reembed(
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Documents embedded per batch.")] = 256,
+) -> None:
+    """Embed every indexed document with the configured model (after a model change), no re-harvest needed; the
+    profiles' vectors follow on the next match run. Can run beside the service; rerun it if interrupted."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from matching.reembed import reembed
+
+    system = cli_common.STATE.system
+    embedder = system.embedder()
+    if embedder is None:
+        raise fail("; ".join(system.notes) or "no embedding model could be loaded", 1)
+    index = index_or_exit()
+    with Progress(TextColumn("[bold]re-embedding"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err) as bars:
+        task = bars.add_task("reembed", total=index.count())
+        n = reembed(index, embedder, system.embedding_cache(), batch_size=batch_size,
+                    progress=lambda done, total: bars.update(task, completed=done, total=total))
+    console.print(f"{n} document(s) embedded with {embedder.model_id}")
+
+
 # --- demo ---------------------------------------------------------------------------------------------------
 @app.command()
 def demo(

@@ -165,6 +165,10 @@ def match(
         titles = {m.doc.id: m.doc.title() for ms in report.matches.values() for m in ms}
         rows = [m for m in store.matches(ids=stored)] if stored else []
     shell.console.print(f"run {report.run_id}: {report.documents} new documents, {len(rows)} new matches")
+    for note in report.notes:
+        shell.err.print(f"[yellow]note:[/yellow] {escape(note)}")
+    for name, why in report.failed.items():
+        shell.err.print(f"[yellow]profile {escape(name)} skipped:[/yellow] {escape(why)}")
     for name in sorted({r.profile for r in rows}):
         shell.console.print(f"\n[bold]{escape(name)}[/bold]")
         for n, r in enumerate(sorted((r for r in rows if r.profile == name), key=lambda r: -r.score), 1):

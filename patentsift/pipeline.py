@@ -170,6 +170,8 @@ def _match(system: System, now: datetime, stage: StageReport) -> None:
     run = engine.run()
     stage.counts = {"documents": run.documents, "matches": sum(len(v) for v in run.stored.values()),
                     "suppressed_duplicates": sum(run.suppressed.values())}
+    stage.notes.extend(run.notes)
+    stage.notes.extend(f"profile {name} skipped: {why}" for name, why in run.failed.items())
 
 
 def _curate(system: System, now: datetime, stage: StageReport) -> None:

@@ -8,7 +8,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from index.base import FACETS, Hit, Index, SearchRequest, SearchResult
+from index.base import FACETS, Hit, Index, SearchRequest, SearchResult, VectorModelTag
 from index.model import PatentDocument, PublicationNumber
 from index.query.ast import MatchAll, Term
 from index.query.parser import parse_query
@@ -135,7 +135,10 @@ def document_vector(doc: PatentDocument, embedder: Embedder) -> list[float]:
 
 
 def similar_documents(index: Index, doc: PatentDocument, embedder: Embedder, k: int = 10) -> list[Hit]:
-    """The `k` nearest other documents by cosine similarity of the embeddings; [] when no vectors are indexed."""
+    """The `k` nearest other documents by cosine similarity of the embeddings; [] when no vectors are indexed, or
+    when they come from another model than the current one (until `patentsift index reembed`)."""
+    if isinstance(index, VectorModelTag) and index.vector_model() not in (None, embedder.model_id):
+        return []
     vector = document_vector(doc, embedder)
     hits = index.knn(vector, k + 1)
     return [h for h in hits if h.id != doc.id][:k]

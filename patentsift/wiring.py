@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from harvest.crawl import CrawlSummary
     from harvest.ingest import IngestReport
     from harvest.state import HarvestState
+    from matching.embedding_cache import EmbeddingCache
     from matching.embeddings import Embedder
     from matching.engine import EngineOptions, MatchingEngine
     from matching.store import MatchStore
@@ -214,12 +215,15 @@ class System:
         from matching.engine import MatchingEngine
 
         embedder = self.embedder() if dense else None
-        cache = None
-        if embedder is not None:
-            from matching.embedding_cache import EmbeddingCache
-
-            cache = EmbeddingCache(self.cfg.data_dir / "embedding-cache.sqlite")
+        cache = self.embedding_cache() if embedder is not None else None
         return MatchingEngine(self.index, self.match_store, embedder, cache, options)
+
+    def embedding_cache(self) -> EmbeddingCache:
+        """The content-hash cache of embeddings (data_dir/embedding-cache.sqlite), keyed by model."""
+        from matching.embedding_cache import EmbeddingCache
+
+        self.cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        return EmbeddingCache(self.cfg.data_dir / "embedding-cache.sqlite")
 
     # --- harvesting ---------------------------------------------------------------------------------------------
     def harvest(self, jobs: HarvestJobs, *,

@@ -320,7 +320,8 @@ class ElasticIndex:
     def search(self, request: SearchRequest) -> SearchResult:
         body = self.build_body(request)
         try:
-            res = self._call("search", self.es.search, index=self.alias, **_params(body))
+            res = self._call("search", self.es.search, index=self.alias, allow_partial_search_results=False,
+                             **_params(body))
         except BadRequestError as exc:
             raise IndexError_(f"Elasticsearch rejected the search: {exc.message}") from exc
         raw = res["hits"]["hits"]
@@ -342,7 +343,8 @@ class ElasticIndex:
         if clauses:
             knn["filter"] = clauses
         try:
-            res = self._call("knn", self.es.search, index=self.alias, knn=knn, size=k, source=["doc", "desc"])
+            res = self._call("knn", self.es.search, index=self.alias, knn=knn, size=k, source=["doc", "desc"],
+                             allow_partial_search_results=False)
         except BadRequestError as exc:
             raise IndexError_(f"knn search failed (were vectors stored?): {exc.message}") from exc
         return [Hit(h["_id"], 2.0 * float(h["_score"]) - 1.0, _doc(h["_source"]))
@@ -352,7 +354,7 @@ class ElasticIndex:
         """Documents upserted after `seq`, oldest first (pages of `limit` by search_after on seq)."""
         after = seq
         while True:
-            res = self._call("documents_since", self.es.search, index=self.alias,
+            res = self._call("documents_since", self.es.search, index=self.alias, allow_partial_search_results=False,
                              query={"range": {"seq": {"gt": after}}}, sort=[{"seq": "asc"}], size=limit,
                              source=["doc", "desc", "seq"])
             hits = res["hits"]["hits"]

@@ -237,6 +237,19 @@ class EmbeddedIndex:
             conn.executemany("INSERT OR REPLACE INTO vectors(doc, vec) VALUES (?, ?)",
                              [(rid_of[i], to_blob(a)) for i, a in arrays.items()])
 
+    def vector_model(self) -> str | None:
+        """The embedding model the stored vectors came from (index.base.VectorModelTag), None when untagged."""
+        with self._guard("vector_model"):
+            row = self.conn.execute("SELECT value FROM meta WHERE key = 'vector_model'").fetchone()
+        return str(row[0]) if row else None
+
+    def set_vector_model(self, model_id: str | None) -> None:
+        with self._write("set_vector_model") as conn:
+            if model_id is None:
+                conn.execute("DELETE FROM meta WHERE key = 'vector_model'")
+            else:
+                conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('vector_model', ?)", (model_id,))
+
     # --- reads --------------------------------------------------------------------------------------------
     def count(self) -> int:
         with self._guard("count"):
