@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import importlib
 import os
 import statistics
@@ -142,14 +143,14 @@ def main(argv: list[str] | None = None) -> int:
 
             for variant in [v.strip() for v in args.es_variants.split(",") if v.strip()]:
                 prefix = f"psbench-{os.getpid()}-{variant}"
+                opener: Callable[[], Index]
                 if variant == "head-client":
-                    cls = baseline_elastic(args.baseline_ref, Path(tmp))
-                    opener: Callable[[], Index] = lambda cls=cls, prefix=prefix: cls(  # type: ignore[misc]
-                        args.es_url, index_prefix=prefix, chunk_size=500, analyzers="client")
+                    opener = functools.partial(baseline_elastic(args.baseline_ref, Path(tmp)), args.es_url,
+                                               index_prefix=prefix, chunk_size=500, analyzers="client")
                 elif variant in ("client", "server"):
-                    analyzers = "client" if variant == "client" else "builtin"
-                    opener = lambda prefix=prefix, analyzers=analyzers: ElasticIndex(  # type: ignore[misc]
-                        args.es_url, index_prefix=prefix, analyzers=analyzers, bulk_threads=args.bulk_threads)
+                    opener = functools.partial(ElasticIndex, args.es_url, index_prefix=prefix,
+                                               analyzers="client" if variant == "client" else "builtin",
+                                               bulk_threads=args.bulk_threads)
                 else:
                     raise SystemExit(f"unknown variant {variant!r}")
                 probe = opener()

@@ -1,6 +1,7 @@
 """Scale bench: how ingest, search, disk and memory grow with the corpus, on each backend.
 
     python bench/scale.py [--sizes 10000,100000] [--backends embedded,es] [--es-url URL] [--runs 5] [--seed 1]
+    python bench/scale.py --knn 5000 [--es-url URL]      # recall@10 of the node's kNN vs exact search
 
 For each size and backend, in a fresh process (so its peak memory is its own), the generated corpus
 (bench/corpus.py, same seed: the same documents for both backends) is loaded into an empty index, then:
@@ -131,6 +132,50 @@ def worker(backend: str, n: int, seed: int, runs: int, es_url: str, tmp: Path) -
     return row
 
 
+def knn_recall(es_url: str, n: int, seed: int, queries: int = 200, k: int = 10) -> dict[str, Any]:
+    """Recall@k of the node's approximate kNN (int8 HNSW) against exact cosine search over the same vectors:
+    n generated documents embedded with the default model (title + abstract), queried with the vectors of
+    `queries` further generated documents (new publications looking for their nearest indexed ones)."""
+    import numpy as np
+
+    from bench.corpus import CorpusGenerator
+    from index.elastic import ElasticIndex
+    from matching.embeddings import load_embedder
+
+    gen = CorpusGenerator(seed, max_description=2000)
+    docs = list(gen.documents(n))
+    probes = list(gen.documents(queries, start=n))
+    embedder = load_embedder()
+    t0 = time.perf_counter()
+    vecs = embedder.encode([f"{d.title()}. {d.abstract()}" for d in docs + probes])
+    embed_s = time.perf_counter() - t0
+    vecs = vecs / np.linalg.norm(vecs, axis=1, keepdims=True)
+    base, qs = vecs[:n], vecs[n:]
+    index = ElasticIndex(es_url, index_prefix=f"psknn-{os.getpid()}", vector_dims=int(vecs.shape[1]))
+    try:
+        assert not index.upsert(docs).failed
+        t0 = time.perf_counter()
+        index.set_vectors({d.id: base[i].tolist() for i, d in enumerate(docs)})
+        vectors_s = time.perf_counter() - t0
+        ids = [d.id for d in docs]
+        recalls, lat = [], []
+        for q in qs:
+            exact = {ids[i] for i in np.argsort(-(base @ q))[:k]}
+            s = time.perf_counter()
+            got = [h.id for h in index.knn(q.tolist(), k)]
+            lat.append((time.perf_counter() - s) * 1000)
+            recalls.append(len(exact & set(got)) / k)
+        mapping = index.es.indices.get_mapping(index=index.alias)
+        kind = next(iter(mapping.body.values()))["mappings"]["properties"]["vec"]["index_options"]["type"]
+    finally:
+        index.drop()
+        index.close()
+    return {"docs": n, "dims": int(vecs.shape[1]), "index": kind, "queries": queries, "k": k,
+            "recall": float(np.mean(recalls)), "min_recall": float(np.min(recalls)),
+            "knn_p50": percentile(lat, 50), "knn_p95": percentile(lat, 95),
+            "embed_s": embed_s, "set_vectors_docs_s": n / vectors_s}
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     head = ["backend", "docs", "ingest/s"] + [f"{k} p50/p95" for k in KINDS] + ["disk MB", "peak RSS MB"]
     lines = [" | ".join(head), " | ".join("---" for _ in head)]
@@ -153,8 +198,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--knn", type=int, metavar="N", help="only: recall@10 of Elasticsearch kNN on N documents")
     ap.add_argument("--worker", nargs=2, metavar=("BACKEND", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.knn:
+        r = knn_recall(args.es_url, args.knn, args.seed)
+        print(f"kNN ({r['index']}, {r['dims']} dims) on {r['docs']:,} documents, {r['queries']} queries: "
+              f"recall@{r['k']} {r['recall']:.3f} (worst query {r['min_recall']:.1f}), latency p50 "
+              f"{r['knn_p50']:.1f} ms p95 {r['knn_p95']:.1f} ms; embedding {r['embed_s']:.0f}s, "
+              f"set_vectors {r['set_vectors_docs_s']:.0f} docs/s")
+        return 0
     if args.worker:
         with tempfile.TemporaryDirectory() as tmp:
             row = worker(args.worker[0], int(args.worker[1]), args.seed, args.runs, args.es_url, Path(tmp))

@@ -163,14 +163,16 @@ class ElasticIndex:
         """Bulk index by _id = publication number; per-document failures land in report.failed.
 
         A large load (more than one batch of BATCH documents) runs with the index's refresh turned off (and,
-        with `bulk_relax_replicas`, no replicas), restored when the load ends, also when it fails; bulk requests
-        go out on `bulk_threads` connections while the next batch is prepared."""
+        with `bulk_relax_replicas`, no replicas), restored when the load ends, also when it fails; its bulk
+        requests go out on `bulk_threads` connections while the next batch is prepared. Smaller writes send one
+        request at a time, so what a refresh makes visible is always a prefix in `seq` order (a reader of
+        `documents_since` never sees a later document before an earlier one)."""
         report = UpsertReport()
         it = iter(documents)
         first = list(islice(it, BATCH))
         second = list(islice(it, BATCH)) if len(first) == BATCH else []
-        with self._bulk_load() if second else nullcontext():
-            with _BulkSender(self, report) as sender:
+        with self._bulk_load() if second else nullcontext(False) as relaxed:
+            with _BulkSender(self, report, threads=self.bulk_threads if relaxed else 1) as sender:
                 for batch in (first, second):
                     if batch:
                         sender.send(self._actions(batch))
@@ -196,7 +198,7 @@ class ElasticIndex:
         return report
 
     @contextmanager
-    def _bulk_load(self) -> Iterator[None]:
+    def _bulk_load(self) -> Iterator[bool]:
         """Refresh off (and replicas 0 when asked) for the duration of a large load; always restored."""
         try:
             name = self.current_index()
@@ -215,10 +217,10 @@ class ElasticIndex:
             self._call("bulk settings", self.es.indices.put_settings, index=name, settings={"index": relaxed})
         except (IndexError_, ApiError) as exc:
             log.warning("could not relax index settings for a bulk load (%s); loading anyway", exc)
-            yield
+            yield False
             return
         try:
-            yield
+            yield True
         finally:
             try:
                 self._call("restore settings", self.es.indices.put_settings, index=name,
@@ -228,13 +230,16 @@ class ElasticIndex:
                           "interval", name, before, exc)
 
     def _heal_bulk_settings(self) -> None:
-        """An index left with refresh off by an interrupted load gets its default refresh back."""
+        """An index left with refresh off by an interrupted load gets its default refresh back (not while a
+        load is writing to it: that load restores it when it ends)."""
         try:
             got = self.es.indices.get_settings(index=self.alias, name="index.refresh_interval")
         except (*UNREACHABLE, ApiError):
             return
         for name, body in got.body.items():
             if body.get("settings", {}).get("index", {}).get("refresh_interval") == "-1":
+                if self._being_written(name):
+                    continue
                 log.warning("%s was left with refresh off by an interrupted bulk load: restoring it", name)
                 self._call("restore settings", self.es.indices.put_settings, index=name,
                            settings={"index": {"refresh_interval": None}})
@@ -287,6 +292,15 @@ class ElasticIndex:
             if report.failed:
                 raise IndexError_(f"vectors not stored for {len(report.failed)} documents: {report.failed[:3]}")
         self._refresh()
+
+    def _being_written(self, name: str, window: float = 2.0) -> bool:
+        def total() -> int:
+            stats = self.es.indices.stats(index=name, metric="indexing")
+            return int(stats["_all"]["primaries"]["indexing"]["index_total"])
+
+        before = total()
+        time.sleep(window)
+        return total() != before
 
     # --- reads -------------------------------------------------------------------------------------------
     def get(self, doc_id: str) -> PatentDocument | None:
@@ -417,11 +431,13 @@ class _BulkSender:
     retries what the cluster asks to retry (429, 503), records every document's outcome, and turns a lost
     cluster into BulkInterrupted naming the documents not indexed (rerunning the load is safe)."""
 
-    def __init__(self, ix: ElasticIndex, report: UpsertReport, so_far: UpsertReport | None = None) -> None:
+    def __init__(self, ix: ElasticIndex, report: UpsertReport, so_far: UpsertReport | None = None,
+                 threads: int | None = None) -> None:
         self.ix = ix
         self.report = report
         self.so_far = so_far or UpsertReport()
-        self.pool = ThreadPoolExecutor(ix.bulk_threads, thread_name_prefix="es-bulk")
+        self.threads = max(1, threads or ix.bulk_threads)
+        self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="es-bulk")
         self.inflight: dict[Future[tuple[list[str], list[tuple[str, str]]]], list[str]] = {}
         self.given: list[str] = []  # every id handed to send(), in order
         self.done: set[str] = set()
@@ -441,7 +457,7 @@ class _BulkSender:
     def send(self, lines: list[tuple[str, bytes]]) -> None:
         self.given.extend(doc_id for doc_id, _ in lines)
         for chunk in _chunks(lines, self.ix.chunk_size, MAX_CHUNK_BYTES):
-            while len(self.inflight) >= 2 * self.ix.bulk_threads:
+            while len(self.inflight) >= (2 * self.threads if self.threads > 1 else 1):
                 self._reap()
             self._raise_if_failed()
             self.inflight[self.pool.submit(self._send_chunk, chunk)] = [doc_id for doc_id, _ in chunk]

@@ -44,6 +44,7 @@ def test_mapping_alias_and_analysis(index: ElasticIndex, corpus: list[PatentDocu
     props = mapping["properties"]
     assert props["pn"]["type"] == "keyword" and props["applicant_norm"]["type"] == "keyword"
     assert props["vec"]["type"] == "dense_vector" and props["vec"]["similarity"] == "cosine"
+    assert props["vec"]["index_options"]["type"] == "int8_hnsw"  # quantized HNSW on the node
     assert props["doc"] == {"type": "object", "enabled": False}
     assert props["pd"]["type"] == "date" and mapping["dynamic"] == "strict"
     assert mapping["_meta"]["analysis"] == index.mode
@@ -150,3 +151,63 @@ def test_node_lost_mid_bulk_then_rerun(es_url: str, corpus: list[PatentDocument]
         direct.drop()
         direct.close()
         index.close()
+
+
+def test_large_load_relaxes_refresh_and_restores_it(index: ElasticIndex) -> None:
+    """A load of more than one batch runs with refresh off; the setting comes back when the load ends, also
+    when the input fails mid-load, and an index left with refresh off is healed when it is next opened."""
+    from bench.corpus import CorpusGenerator
+
+    def refresh_interval() -> str | None:
+        got = index.es.indices.get_settings(index=index.alias, name="index.refresh_interval")
+        values = [b.get("settings", {}).get("index", {}).get("refresh_interval") for b in got.body.values()]
+        return values[0] if values else None  # an index without the setting is left out of the answer
+
+    during: list[str | None] = []
+
+    def documents(fail: bool) -> Iterator[PatentDocument]:
+        for k, doc in enumerate(CorpusGenerator(3, max_description=300).documents(1200)):
+            if k == 1100:
+                during.append(refresh_interval())
+                if fail:
+                    raise RuntimeError("the harvest broke")
+            yield doc
+
+    with pytest.raises(RuntimeError, match="harvest broke"):
+        index.upsert(documents(fail=True))
+    assert during == ["-1"] and refresh_interval() is None
+    report = index.upsert(documents(fail=False))
+    assert not report.failed and len(report.indexed) == 1200 and index.count() == 1200
+    assert during == ["-1", "-1"] and refresh_interval() is None
+    index.es.indices.put_settings(index=index.alias, settings={"index": {"refresh_interval": "-1"}})
+    reopened = ElasticIndex(index.es.transport.node_pool.get().base_url, index_prefix=index.prefix)
+    reopened.close()
+    assert refresh_interval() is None
+
+
+def test_large_load_can_drop_replicas_and_restores_them(es_url: str) -> None:
+    """`bulk_relax_replicas`: a large load runs without replicas; the count comes back afterwards."""
+    from bench.corpus import CorpusGenerator
+
+    ix = ElasticIndex(es_url, index_prefix=unique_prefix("relax"), replicas=1, bulk_relax_replicas=True)
+
+    def replicas() -> str:
+        got = ix.es.indices.get_settings(index=ix.alias, name="index.number_of_replicas")
+        return str(next(iter(got.body.values()))["settings"]["index"]["number_of_replicas"])
+
+    during: list[str] = []
+
+    def documents() -> Iterator[PatentDocument]:
+        for k, doc in enumerate(CorpusGenerator(4, max_description=200).documents(1200)):
+            if k == 1100:  # batches 1 and 2 are read before the load starts
+                during.append(replicas())
+            yield doc
+
+    try:
+        assert replicas() == "1"
+        report = ix.upsert(documents())
+        assert not report.failed and ix.count() == 1200
+        assert during == ["0"] and replicas() == "1"
+    finally:
+        ix.drop()
+        ix.close()
