@@ -23,7 +23,6 @@ from sqlalchemy.orm import Session
 from distribution import urls
 from distribution.feedback import FeedbackError, reader_item, reader_judgements, record_reader_feedback
 from index.base import Index
-from patentsift.config import load_secret_key
 from patentsift.web.auth import subscriber_from_token
 from patentsift.web.deps import get_index, get_session, templates
 from patentsift.web.i18n import register_strings
@@ -61,15 +60,11 @@ register_strings({
                         "zh": "谢谢！您的反馈已记录，将用于改进后续推送。"},
     "feedback.already": {"en": "Your answer was recorded already.", "zh": "您的反馈此前已记录。"},
     "feedback.you_said": {"en": "Your answer", "zh": "您的反馈"},
-    "status.pending": {"en": "waiting for confirmation", "zh": "待确认"},
-    "status.active": {"en": "active", "zh": "生效中"},
-    "status.paused": {"en": "paused", "zh": "已暂停"},
-    "status.unsubscribed": {"en": "unsubscribed", "zh": "已退订"},
-})
+})  # the status.* strings are registered by routes_subscriptions
 
 
 def _secret(request: Request) -> str:
-    return load_secret_key(request.app.state.cfg)
+    return str(request.app.state.system.secret)
 
 
 def _subscription(session: Session, sub_id: int) -> Subscription:

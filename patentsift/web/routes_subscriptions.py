@@ -20,7 +20,6 @@ from distribution.digest import Digest, build_digest
 from distribution.message import render_for
 from distribution.render import RenderedDigest
 from index.base import Index
-from patentsift.config import load_secret_key
 from patentsift.web.auth import (
     CurrentUser,
     can_see_outlet,
@@ -95,7 +94,7 @@ register_strings({
 
 
 def _secret(request: Request) -> str:
-    return load_secret_key(request.app.state.cfg)
+    return str(request.app.state.system.secret)
 
 
 def _smtp(request: Request) -> SmtpSettings:

@@ -75,15 +75,15 @@ def _generated(n: int, start: int) -> Iterator[PatentDocument]:
 
 def test_node_lost_during_searches_and_a_bulk_load(cluster: list[str]) -> None:
     searched = ElasticIndex(cluster, index_prefix=unique_prefix("cl-search"), shards=3, replicas=1,
-                            request_timeout=20)
+                            request_timeout=60)
     loaded = ElasticIndex(cluster, index_prefix=unique_prefix("cl-load"), shards=3, replicas=1, chunk_size=50,
-                          request_timeout=20)
+                          request_timeout=60)
     stopped: list[int] = []
     try:
         assert not searched.upsert(_generated(300, 0)).failed
         es = searched.es
         for ix in (searched, loaded):
-            health = es.cluster.health(index=ix.alias, wait_for_status="green", timeout="60s")
+            health = es.cluster.health(index=ix.alias, wait_for_status="green", timeout="120s")
             assert health["status"] == "green", health
         requests = [SearchRequest(MatchAll() if q == "*" else parse_query(q), limit=5, facets=("ipc",))
                     for q in QUERIES]
