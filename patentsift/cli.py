@@ -14,7 +14,7 @@ from patentsift import cli_common, cli_distribution, cli_matching, cli_ops, cli_
 from patentsift.cli_common import console, err, fail, index_or_exit, print_facets, print_results, progress
 from patentsift.config import ConfigError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False)
 index_app = typer.Typer(no_args_is_help=True, help="Index maintenance.")
 app.add_typer(index_app, name="index")
 
@@ -24,9 +24,11 @@ def main_options(
     config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML config file.")] = None,
     backend: Annotated[str | None, typer.Option("--backend", "-b", help="embedded (default) or es.")] = None,
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Where the embedded index and state live.")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback of an unexpected failure.")] = False,
 ) -> None:
     """patentsift: harvest newly published patents, index them, search and select."""
     cli_common.STATE.reset(config, backend, data_dir)
+    cli_common.STATE.debug = debug
 
 
 # --- harvest ------------------------------------------------------------------------------------------------
@@ -89,7 +91,7 @@ def harvest(
         outcome = system.harvest(jobs, on_path=on_path, on_report=on_report)
     except IndexError_ as exc:
         bars.stop()
-        raise fail(str(exc), EXIT_FAILED) from None
+        raise fail(cli_common.explain_failure(exc), EXIT_FAILED) from None
     bars.stop()
     if shown > SHOWN_REJECTS:
         console.print(f"  ... {shown - SHOWN_REJECTS} more rejected (patentsift stats --rejects)")
@@ -129,7 +131,7 @@ def search(
         except QuerySyntaxError as exc:
             raise fail(str(exc), 2) from None
         except IndexError_ as exc:
-            raise fail(str(exc)) from None
+            raise fail(cli_common.explain_failure(exc)) from None
         sys.stdout.write(export_text(hits, export_format))
         return
     limit = limit or 10
@@ -139,7 +141,7 @@ def search(
     except QuerySyntaxError as exc:
         raise fail(str(exc), 2) from None
     except IndexError_ as exc:
-        raise fail(str(exc)) from None
+        raise fail(cli_common.explain_failure(exc)) from None
     if as_json:
         out = {"total": result.total, "hits": [hit_json(h) for h in result.hits], "next_cursor": result.next_cursor}
         if facets:
@@ -294,7 +296,7 @@ def index_verify(
     try:
         report = verify(index, state, repair=repair)
     except IndexError_ as exc:
-        raise fail(str(exc)) from None
+        raise fail(cli_common.explain_failure(exc)) from None
     finally:
         state.close()
     if as_json:
@@ -384,6 +386,11 @@ def main() -> None:
     except ConfigError as exc:
         err.print(f"[red]configuration error:[/red] {escape(str(exc))}")
         sys.exit(2)
+    except Exception as exc:  # one line saying what failed and what to do; the traceback with --debug
+        if cli_common.STATE.debug:
+            raise
+        err.print(f"[red]error:[/red] {escape(cli_common.explain_failure(exc))}")
+        sys.exit(1)
     finally:
         cli_common.STATE.close()
 

@@ -40,6 +40,7 @@ class State:
     data_dir: Path | None = None
     _cfg: Config | None = None
     _system: System | None = field(default=None, repr=False)
+    debug: bool = False  # --debug: let unexpected failures show their traceback
 
     @property
     def cfg(self) -> Config:
@@ -80,7 +81,7 @@ def index_or_exit() -> Any:
     except ConfigError as exc:
         raise fail(str(exc), 2) from None
     except IndexError_ as exc:
-        raise fail(str(exc)) from None
+        raise fail(explain_failure(exc)) from None
 
 
 def progress() -> Progress:
@@ -125,3 +126,29 @@ def print_facets(facets: dict[str, Any]) -> None:
         if values:
             shown = ", ".join(f"{escape(str(v.value))} ({v.count})" for v in values[:10])
             console.print(f"[bold]{name}[/bold]: {shown}")
+
+
+def explain_failure(exc: BaseException) -> str:
+    """One line for an unexpected failure: what failed and what to do (the traceback is for --debug)."""
+    import errno
+
+    from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+    from index.base import IndexError_
+
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return f"the disk is full ({exc.filename or 'data directory'}): free space and run the command again"
+    if isinstance(exc, PermissionError):
+        return f"no permission to write {exc.filename}: check the data directory (--data-dir, PATENTSIFT_HOME)"
+    if isinstance(exc, OSError):
+        return f"{exc.strerror or first} ({exc.filename or type(exc).__name__}); run again with --debug for details"
+    if "disk is full" in first or "No space left" in first:
+        return f"{first}: the disk is full; free space and run the command again"
+    if isinstance(exc, IndexError_):
+        return f"the index failed: {first}"
+    if isinstance(exc, OperationalError) and "full" in first.lower():
+        return "the database disk is full: free space and run the command again"
+    if isinstance(exc, SQLAlchemyError):
+        return f"the database failed: {first} (check database_url / PATENTSIFT_DATABASE_URL); --debug for details"
+    return f"{type(exc).__name__}: {first} (run again with --debug for the traceback)"

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.es
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "es-cluster"
 NODES = 3
-LOADED = 2000  # documents bulk-loaded while a node goes away
+LOADED = 2000  # documents bulk-loaded while a node goes away (upsert reads two batches of 500 before sending)
 QUERIES = ["*", "method OR device", "ipc:H01L OR ipc:G06F", "pd:[2005 TO 2015]"]
 
 
@@ -110,7 +110,17 @@ def test_node_lost_during_searches_and_a_bulk_load(cluster: list[str]) -> None:
                     except BaseException as exc:  # noqa: BLE001 - asserted below
                         errors.append(exc)
 
+        progress: list[int] = []  # documents the cluster had indexed into the loaded index when the node went
+
+        def indexed_so_far() -> int:
+            stats = es.indices.stats(index=loaded.alias, metric="indexing")
+            return int(stats["_all"]["primaries"]["indexing"]["index_total"])
+
         def stop_victim() -> None:
+            deadline = time.monotonic() + 30
+            while indexed_so_far() < 200 and time.monotonic() < deadline:
+                time.sleep(0.05)  # wait until the load is well under way
+            progress.append(indexed_so_far())
             res = _script("stop-node", str(victim), timeout=90)
             assert res.returncode == 0, res.stderr
             stopped.append(victim)
@@ -120,9 +130,9 @@ def test_node_lost_during_searches_and_a_bulk_load(cluster: list[str]) -> None:
 
         def documents() -> Iterator[PatentDocument]:
             for k, doc in enumerate(_generated(LOADED, 10_000)):
-                if k == LOADED // 4:
+                if k == 1050:  # the first 1,000 are being sent: stop the node in the middle of the load
                     stopper.start()
-                if k == LOADED // 2:
+                if k == 1500:
                     gone.wait(60)  # the rest of the load goes to a two-node cluster
                 yield doc
 
@@ -143,9 +153,11 @@ def test_node_lost_during_searches_and_a_bulk_load(cluster: list[str]) -> None:
         finally:
             done.set()
             searcher.join(60)
-        print(f"load + node loss: {time.monotonic() - t0:.1f}s, {len(answers)} searches answered")
+        print(f"load + node loss: {time.monotonic() - t0:.1f}s, node stopped after {progress} documents, "
+              f"{len(answers)} searches answered")
 
         assert stopped == [victim], "the node was not stopped"
+        assert 200 <= progress[0] < LOADED, progress  # it went in the middle of the load
         assert not errors, errors[:3]
         assert len(answers) > 2 * len(requests)
         wrong = [(QUERIES[i], t, expected[i]) for i, t in answers if t != expected[i]]
