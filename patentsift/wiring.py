@@ -43,7 +43,8 @@ def open_index(cfg: Config) -> Index:
             es.hosts, index_prefix=es.index_prefix, api_key=es.api_key,
             basic_auth=(es.username, es.password or "") if es.username else None,
             ca_certs=es.ca_certs, verify_certs=es.verify_certs, request_timeout=es.request_timeout,
-            analyzers=es.analyzers,
+            analyzers=es.analyzers, shards=es.shards, replicas=es.replicas, bulk_threads=es.bulk_threads,
+            bulk_relax_replicas=es.bulk_relax_replicas,
         )
     from index.embedded import EmbeddedIndex
 

@@ -103,6 +103,21 @@ class ElasticIndex:
         except UNREACHABLE as exc:
             raise IndexError_(f"Elasticsearch unreachable during {what} ({self._hosts()}): {exc}") from exc
 
+    def _search(self, what: str, **kwargs: Any) -> Any:
+        """A search that never returns partial results; a shard failure (a node leaving: its search contexts
+        vanish, its shards move) is retried twice on the copies left before it is an error."""
+        for attempt in range(3):
+            try:
+                return self._call(what, self.es.search, allow_partial_search_results=False, **kwargs)
+            except BadRequestError:
+                raise
+            except ApiError as exc:
+                if attempt == 2 or exc.error != "search_phase_execution_exception":
+                    raise
+                log.info("%s: shard failure (%s), retrying", what, exc)
+                time.sleep(0.25 * (attempt + 1))
+        raise AssertionError("unreachable")
+
     def _hosts(self) -> str:
         nodes = getattr(self.es.transport, "node_pool", None)
         try:
@@ -334,8 +349,7 @@ class ElasticIndex:
     def search(self, request: SearchRequest) -> SearchResult:
         body = self.build_body(request)
         try:
-            res = self._call("search", self.es.search, index=self.alias, allow_partial_search_results=False,
-                             **_params(body))
+            res = self._search("search", index=self.alias, **_params(body))
         except BadRequestError as exc:
             raise IndexError_(f"Elasticsearch rejected the search: {exc.message}") from exc
         raw = res["hits"]["hits"]
@@ -357,8 +371,7 @@ class ElasticIndex:
         if clauses:
             knn["filter"] = clauses
         try:
-            res = self._call("knn", self.es.search, index=self.alias, knn=knn, size=k, source=["doc", "desc"],
-                             allow_partial_search_results=False)
+            res = self._search("knn", index=self.alias, knn=knn, size=k, source=["doc", "desc"])
         except BadRequestError as exc:
             raise IndexError_(f"knn search failed (were vectors stored?): {exc.message}") from exc
         return [Hit(h["_id"], 2.0 * float(h["_score"]) - 1.0, _doc(h["_source"]))
@@ -368,9 +381,9 @@ class ElasticIndex:
         """Documents upserted after `seq`, oldest first (pages of `limit` by search_after on seq)."""
         after = seq
         while True:
-            res = self._call("documents_since", self.es.search, index=self.alias, allow_partial_search_results=False,
-                             query={"range": {"seq": {"gt": after}}}, sort=[{"seq": "asc"}], size=limit,
-                             source=["doc", "desc", "seq"])
+            res = self._search("documents_since", index=self.alias,
+                               query={"range": {"seq": {"gt": after}}}, sort=[{"seq": "asc"}], size=limit,
+                               source=["doc", "desc", "seq"])
             hits = res["hits"]["hits"]
             for h in hits:
                 yield int(h["_source"]["seq"]), _doc(h["_source"])
