@@ -18,7 +18,8 @@ from index.model import PublicationNumber, normalize_party_name
 from index.query.ast import QuerySyntaxError
 from index.query.parser import parse_query
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+# letters and digits of any script (电池隔膜, バッテリー, batteries-2026), then also '.', '_' or '-'
+_NAME_RE = re.compile(r"^[^\W_][\w.\-]{0,63}\Z")
 _CLASS_RE = re.compile(r"^[A-HY](\d{2}([A-Z](\d{1,4}(/\d{0,6})?)?)?)?$")
 LIST_FIELDS = ("classes", "exclude_classes", "applicants", "seeds", "exclude_terms", "languages")
 
@@ -81,7 +82,8 @@ def validate_profile(profile: Profile, known_document: Callable[[str], bool] | N
     """Check every field and return a normalized copy; raise ProfileError listing all problems."""
     problems: list[str] = []
     if not isinstance(profile.name, str) or not _NAME_RE.match(profile.name):
-        problems.append("name: use 1-64 letters, digits, '.', '_' or '-' (starting with a letter or digit)")
+        problems.append("name: use 1-64 letters (any script), digits, '.', '_' or '-', starting with a letter or "
+                        "digit")
     for key in LIST_FIELDS:
         value = getattr(profile, key)
         if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):

@@ -119,6 +119,19 @@ def test_profile_create_with_field_errors_edit_and_preview(client: TestClient, s
     assert client.get("/api/profiles/semis-east").status_code == 404
 
 
+def test_a_profile_may_have_a_chinese_name(client: TestClient, site: Site) -> None:
+    csrf = login(client)
+    res = client.post("/profiles/new", data={"name": "锂电池隔膜", "description": "锂电池的隔膜与负极保护",
+                                             "classes": "H01M", "csrf_token": csrf}, follow_redirects=False)
+    assert res.status_code == 303, res.text[-500:]
+    page = client.get(res.headers["location"])
+    assert page.status_code == 200 and "锂电池隔膜" in page.text
+    assert client.get("/api/profiles/锂电池隔膜").json()["classes"] == ["H01M"]
+    assert "锂电池隔膜" in client.get("/profiles").text
+    bad = client.post("/profiles/new", data={"name": "锂 电池", "classes": "H01M", "csrf_token": csrf})
+    assert bad.status_code == 422 and 'data-field="name"' in bad.text
+
+
 def test_organizations_contacts_subscriptions_pause_resume(client: TestClient, site: Site) -> None:
     csrf = login(client)
     assert client.post("/organizations", data={"name": "Delta Labs", "csrf_token": csrf},
