@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,6 +145,7 @@ class System:
         self._store: MatchStore | None = None
         self._embedder: Embedder | None = None
         self._embedder_loaded = False
+        self._caches: dict[int, EmbeddingCache] = {}
         self.notes: list[str] = []  # what was degraded while building (e.g. no embedding model)
 
     def __enter__(self) -> System:
@@ -159,6 +161,12 @@ class System:
         if self._database is not None:
             self._database.close()
             self._database = None
+        for cache in self._caches.values():
+            try:
+                cache.close()
+            except Exception:  # noqa: BLE001 - a connection of another (finished) thread
+                pass
+        self._caches.clear()
         self._store = None
 
     @property
@@ -220,11 +228,15 @@ class System:
         return MatchingEngine(self.index, self.match_store, embedder, cache, options)
 
     def embedding_cache(self) -> EmbeddingCache:
-        """The content-hash cache of embeddings (data_dir/embedding-cache.sqlite), keyed by model."""
+        """The content-hash cache of embeddings (data_dir/embedding-cache.sqlite), keyed by model: opened once per
+        thread (its SQLite connection belongs to the thread that opened it) and closed with the system."""
         from matching.embedding_cache import EmbeddingCache
 
-        self.cfg.data_dir.mkdir(parents=True, exist_ok=True)
-        return EmbeddingCache(self.cfg.data_dir / "embedding-cache.sqlite")
+        thread = threading.get_ident()
+        if thread not in self._caches:
+            self.cfg.data_dir.mkdir(parents=True, exist_ok=True)
+            self._caches[thread] = EmbeddingCache(self.cfg.data_dir / "embedding-cache.sqlite")
+        return self._caches[thread]
 
     # --- harvesting ---------------------------------------------------------------------------------------------
     def harvest(self, jobs: HarvestJobs, *,

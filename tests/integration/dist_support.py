@@ -162,5 +162,14 @@ class Sink:
         return "250 OK queued"
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def message_ids(sink: Sink) -> list[str]:
     return [str(m["Message-ID"]) for m in sink.received]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections import Counter
@@ -29,6 +28,7 @@ from tests.integration.dist_support import (
     World,
     add_subscriber,
     approve_all,
+    free_port,
     load_documents,
     make_world,
     message_ids,
@@ -38,11 +38,6 @@ ROOT = Path(__file__).resolve().parents[2]
 PERIOD = "weekly:2026-W48"
 FAST = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05)
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +55,7 @@ def world(tmp_path: Path, docs: list[PatentDocument]) -> Iterator[World]:
 @pytest.fixture
 def smtp() -> Iterator[tuple[Sink, SmtpSettings]]:
     sink = Sink()
-    controller = Controller(sink, hostname="127.0.0.1", port=_free_port())
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
     controller.start()
     settings = SmtpSettings(host="127.0.0.1", port=controller.port, security="none",
                             from_address="digest@patentsift.test", base_url="https://news.example.org",

@@ -5,7 +5,6 @@ out exactly once."""
 
 from __future__ import annotations
 
-import socket
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -26,6 +25,7 @@ from tests.integration.dist_support import (
     World,
     add_subscriber,
     approve_all,
+    free_port,
     load_documents,
     make_world,
     message_ids,
@@ -36,11 +36,6 @@ PERIOD = "weekly:2026-W48"
 FAST = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05)
 USER, PASSWORD = "digest", "right-password"
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _authenticator(server, session, envelope, mechanism, auth_data):  # noqa: ANN001, ANN202
@@ -65,7 +60,7 @@ def world(tmp_path: Path, docs: list[PatentDocument]) -> Iterator[World]:
 def server() -> Iterator[tuple[Sink, int]]:
     """An SMTP server that requires AUTH (over plain text: loopback only) and offers no STARTTLS."""
     sink = Sink()
-    controller = Controller(sink, hostname="127.0.0.1", port=_free_port(), authenticator=_authenticator,
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port(), authenticator=_authenticator,
                             auth_required=True, auth_require_tls=False)
     controller.start()
     yield sink, controller.port

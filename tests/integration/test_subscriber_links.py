@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import html as html_lib
 import re
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email import message_from_bytes, policy
@@ -35,18 +34,13 @@ from patentsift.web.app import create_app
 from subscribers import service
 from subscribers.models import ConsentEvent, Subscription
 from subscribers.profiles import Profile
-from tests.integration.dist_support import QUERY, SECRET, Sink, World, load_documents, make_world
+from tests.integration.dist_support import QUERY, SECRET, Sink, World, free_port, load_documents, make_world
 
 BASE = "https://news.example.org"
 PASSWORD = "correct horse battery"
 PERIOD = "weekly:2026-W48"
 _URL = re.compile(r"https?://[^\s\"'<>]+")
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -66,7 +60,7 @@ def docs(shared_patents: Path) -> list[PatentDocument]:
 @pytest.fixture
 def loop(tmp_path: Path, docs: list[PatentDocument]) -> Iterator[Loop]:
     sink = Sink()
-    controller = Controller(sink, hostname="127.0.0.1", port=_free_port())
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
     controller.start()
     cfg = Config(data_dir=tmp_path, secret_key=SECRET,
                  smtp=SmtpConfig(host="127.0.0.1", port=controller.port, security="none",
@@ -301,7 +295,7 @@ def test_resend_confirmation_and_pending_subscription_gets_nothing(loop: Loop, c
     assert "Resend confirmation" in page.text
 
     # the SMTP server is gone: the subscription is created all the same, staff are told, nothing is flagged
-    loop.cfg.smtp.port = _free_port()
+    loop.cfg.smtp.port = free_port()
     res = client.post("/subscriptions", data={"contact_id": loop.contact_id, "profiles": "general",
                                               "csrf_token": csrf}, follow_redirects=False)
     assert res.status_code == 303 and "mail_error=" in res.headers["location"]
@@ -416,7 +410,7 @@ def test_cli_mails_confirmation_resends_unflags_and_sets_outlet_identity(
         assert "un-flagged (was: 550 5.1.1 no such user)" in run("contact", "unflag", "reader@acme.example")
         assert "was not flagged" in run("contact", "unflag", str(loop.contact_id))
         assert "send when empty: no" in run("subscription", "set", str(sub_id), "--skip-when-empty")
-        config.write_text(config.read_text().replace(f"port = {loop.settings.port}", f"port = {_free_port()}"))
+        config.write_text(config.read_text().replace(f"port = {loop.settings.port}", f"port = {free_port()}"))
         out = run("subscription", "resend-confirmation", str(sub_id), code=3)
         assert "not sent" in out
     finally:
