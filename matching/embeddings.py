@@ -236,7 +236,11 @@ class TorchEmbedder:
     """Plain `SentenceTransformer` on CPU."""
 
     def __init__(self, spec: ModelSpec) -> None:
-        from sentence_transformers import SentenceTransformer
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise BackendUnavailable(f"model {spec.name}: the torch backend needs the `models` extra "
+                                     "(pip install 'patentsift[models]')") from exc
 
         self.spec = spec
         self.model = SentenceTransformer(str(spec.path), device="cpu", local_files_only=True)
@@ -385,7 +389,9 @@ def ensure_onnx_export(spec: ModelSpec, cache_dir: Path) -> Path:
     work.mkdir(exist_ok=True)
     try:
         log.info("exporting %s to ONNX int8 in %s (once)", spec.name, target.parent)
-        fp32 = _fuse(spec, _export_fp32(spec, work / "model.onnx"), work / "model.fused.onnx")
+        fp32 = _build_fused(spec, work / "model.fused.onnx")
+        if fp32 is None:  # not a plain BERT encoder: export with torch, then let onnxruntime fuse what it can
+            fp32 = _fuse(spec, _export_fp32(spec, work / "model.onnx"), work / "model.fused.onnx")
         _quantize(fp32, work / ONNX_FILE)
         os.replace(work / ONNX_FILE, target)
     except ImportError:
@@ -397,7 +403,21 @@ def ensure_onnx_export(spec: ModelSpec, cache_dir: Path) -> Path:
     return target
 
 
+def _build_fused(spec: ModelSpec, path: Path) -> Path | None:
+    """The fused graph written from the weights without torch (matching.onnx_bert), or None when the model is not
+    a plain BERT encoder with safetensors weights."""
+    from matching import onnx_bert
+
+    cfg = _read_json(spec.transformer_dir() / "config.json") or {}
+    reason = onnx_bert.supported(cfg, spec.transformer_dir())
+    if reason:
+        log.info("embedding model %s: exported with torch (%s)", spec.name, reason)
+        return None
+    return onnx_bert.export(cfg, spec.transformer_dir(), path)
+
+
 def _export_fp32(spec: ModelSpec, path: Path) -> Path:
+    """Export with torch.onnx (the `models` extra): models that matching.onnx_bert does not write itself."""
     import inspect
 
     import torch

@@ -190,3 +190,59 @@ def test_importing_matching_loads_no_model_library():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                           cwd=Path(__file__).resolve().parents[2])
     assert done.stdout.strip() == "[]"
+
+
+def test_fused_graph_written_without_torch_equals_the_model(tmp_path, torch_embedder, english_texts):
+    """matching.onnx_bert writes onnxruntime's fused BERT graph from the weights: fp32 output = the torch model."""
+    import onnxruntime as ort
+
+    from matching import onnx_bert
+    from matching.embeddings import _read_json, pool
+
+    spec = resolve_model(ENGLISH_MODEL)
+    config = _read_json(spec.transformer_dir() / "config.json")
+    path = onnx_bert.export(config, spec.transformer_dir(), tmp_path / "fused.onnx")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert {n.op_type for n in __import__("onnx").load(str(path)).graph.node} >= {
+        "EmbedLayerNormalization", "Attention", "SkipLayerNormalization", "BiasGelu"}
+    texts = list(english_texts.values())[:4]
+    encodings = torch_embedder.model.tokenizer(texts, padding=True, truncation=True, max_length=256,
+                                               return_tensors="np")
+    feeds = {k: np.asarray(encodings[k], dtype=np.int64) for k in ("input_ids", "attention_mask", "token_type_ids")}
+    hidden = session.run(None, feeds)[0]
+    vectors = pool(hidden, feeds["attention_mask"], "mean")
+    np.testing.assert_allclose(vectors, torch_embedder.encode(texts), atol=2e-4)
+
+
+def test_light_install_embeds_without_torch(tmp_path, fast_embedder, english_texts):
+    """The default install has no torch: the ONNX export and the default multilingual model work without it (the
+    import of torch, transformers and sentence_transformers is made to fail in a child process)."""
+    texts = list(english_texts.values())[:3]
+    (tmp_path / "texts.json").write_text(__import__("json").dumps(texts), encoding="utf-8")
+    code = f"""
+import importlib.abc, json, sys
+import numpy as np
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in ('torch', 'transformers', 'sentence_transformers'):
+            raise ImportError('blocked: ' + name)
+sys.meta_path.insert(0, Block())
+from pathlib import Path
+from matching.embeddings import OnnxEmbedder, load_embedder
+texts = json.loads(Path({str(tmp_path / 'texts.json')!r}).read_text())
+english = load_embedder('all-MiniLM-L6-v2', backend='onnx', cache_dir=Path({str(tmp_path / 'cache')!r}))
+np.save({str(tmp_path / 'english.npy')!r}, english.encode(texts))
+default = load_embedder()
+assert isinstance(default.inner, OnnxEmbedder), type(default.inner)
+v = default.encode(['一种锂离子电池隔膜', 'A lithium-ion battery separator', 'A corkscrew for wine bottles'])
+print(round(float(v[0] @ v[1]), 3), round(float(v[0] @ v[2]), 3))
+print(sorted({{'torch', 'transformers', 'sentence_transformers'}} & set(sys.modules)))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr[-2000:]
+    same_topic, other_topic = (float(x) for x in done.stdout.split("\n")[0].split())
+    assert same_topic > other_topic + 0.05  # Chinese and English on one invention, closer than another topic
+    assert done.stdout.split("\n")[1] == "[]"
+    vectors = np.load(tmp_path / "english.npy")
+    np.testing.assert_allclose(vectors, fast_embedder.encode(texts), atol=1e-5)

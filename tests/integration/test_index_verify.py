@@ -212,3 +212,35 @@ def test_crawled_files_are_refetched_by_the_next_harvest(shared_patents: Path, t
     index = EmbeddedIndex(data / "index.sqlite")
     assert all_docs(index) == before
     index.close()
+
+
+def test_stats_advises_elasticsearch_past_the_embedded_size_and_the_move_works(es_url: str, shared_patents: Path,
+                                                                              tmp_path: Path) -> None:
+    """Past the embedded index's comfortable size (lowered here by its environment variable) `stats` says so and
+    names the way out; following it (backend Elasticsearch, `index verify --repair`) brings every document over."""
+    from index.elastic import ElasticIndex
+
+    prefix = unique_prefix("move")
+    env = {"PATENTSIFT_ES_URL": es_url, "PATENTSIFT_ES_INDEX_PREFIX": prefix,
+           "PATENTSIFT_EMBEDDED_COMFORTABLE_DOCUMENTS": "20"}
+    src = copy_sources(shared_patents, tmp_path / "src")
+    assert run(tmp_path, "harvest", "--path", str(src), env=env).returncode == 0
+    stats = run(tmp_path, "stats", "--json", env=env)
+    assert stats.returncode == 0
+    assert "holds 29 documents, past its comfortable size (20" in stats.stderr
+    assert "index verify --repair" in json.loads(stats.stdout)["size_warning"]
+    assert run(tmp_path, "stats", env={**env, "PATENTSIFT_EMBEDDED_COMFORTABLE_DOCUMENTS": "100"}).stderr == ""
+    try:
+        moved = run(tmp_path, "--backend", "es", "index", "verify", "--repair", env=env)
+        assert moved.returncode == 0, moved.stdout + moved.stderr
+        es_stats = run(tmp_path, "--backend", "es", "stats", "--json", env=env)
+        assert json.loads(es_stats.stdout)["documents"] == 29 and es_stats.stderr == ""  # no advice for ES
+        embedded = EmbeddedIndex(tmp_path / "index.sqlite")
+        try:
+            assert all_docs(ElasticIndex(es_url, index_prefix=prefix)) == all_docs(embedded)
+        finally:
+            embedded.close()
+    finally:
+        ix = ElasticIndex(es_url, index_prefix=prefix)
+        ix.drop()
+        ix.close()
