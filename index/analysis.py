@@ -109,52 +109,113 @@ def _bigrams(text: str, start: int, end: int) -> list[tuple[str, int, int]]:
     return [(text[a:d].lower(), a, d) for (a, _), (_, d) in zip(chars, chars[1:], strict=False)]
 
 
-@cache
-def _candidate_re() -> re.Pattern[str]:
-    """In text without CJK: maximal spans of word runs joined by single mid characters (tokens lie inside)."""
-    mid = re.escape(MID_CHARS)
-    return re.compile(rf"\w+(?:[{mid}]\w+)*")
+_ASCII_BYTES = bytes(range(128))
 
 
 def _plain_text_check(text: str) -> tuple[bool, bool]:
     """(fast path allowed, width folding needed): no CJK and no combining/format characters in `text`."""
     if text.isascii():
         return True, False
-    rare = [c for c in set(text) if c > "\x7f"]
-    if _cjk_re().search("".join(rare)) or _ext_re().search("".join(rare)):
+    rare = set(text.encode().translate(None, _ASCII_BYTES).decode())  # the non-ASCII characters
+    if _cjk_re().search("".join(rare)) or any(map(_is_extend, rare)):
         return False, True
     return True, any(ord(c) in _WIDTH for c in rare)
 
 
-@cache
-def _mid_re() -> re.Pattern[str]:
-    return re.compile(f"[{re.escape(MID_CHARS)}]")
+def _is_extend(char: str) -> bool:
+    """A character of `_extend_class` (asked per character: building the class walks all of Unicode)."""
+    cat = unicodedata.category(char)
+    return cat in ("Mn", "Mc", "Me") or (cat == "Cf" and char != "\u200b")
+
+
+_LETTER = r"[^\W\d_]"
 
 
 @cache
-def _ext_re() -> re.Pattern[str]:
-    return re.compile(f"[{_extend_class()}]")
+def _fast_token_re() -> re.Pattern[str]:
+    """`_token_re` for text without CJK and combining/format characters: word runs joined by a mid character
+    between two letters (MidLetter, MidNumLet) or two digits (MidNum, MidNumLet), in one findall."""
+    mid_l = re.escape(_MID_LETTER + _MID_NUM_LET)
+    mid_n = re.escape(_MID_NUM + _MID_NUM_LET)
+    return re.compile(rf"\w+(?:(?:(?<={_LETTER})[{mid_l}](?={_LETTER})|(?<=\d)[{mid_n}](?=\d))\w+)*")
+
+
+@cache
+def _break_re() -> re.Pattern[str]:
+    """In fast-path text: the characters the FTS `ascii` tokenizer would keep inside a token although they end
+    one: mid characters that join nothing, and non-ASCII characters that are neither word nor mid characters.
+
+    It starts with one character class, so the regex engine skips the (mostly ASCII word) text between them fast.
+    """
+    mid_ascii = re.escape("".join(c for c in MID_CHARS if c.isascii()))
+    letter_pair = rf"(?<={_LETTER}.){_LETTER}"
+    return re.compile(
+        rf"[{mid_ascii}\x80-\U0010ffff](?:"
+        rf"(?<=[{re.escape(_MID_LETTER)}])(?!{letter_pair})"
+        rf"|(?<=[{re.escape(_MID_NUM)}])(?!(?<=\d.)\d)"
+        rf"|(?<=[{re.escape(_MID_NUM_LET)}])(?!{letter_pair}|(?<=\d.)\d)"
+        rf"|(?<=[^\w{re.escape(MID_CHARS)}]))", re.S)
+
+
+@cache
+def _long_run_re() -> re.Pattern[str]:
+    """More than MAX_TOKEN_LENGTH non-space characters (a longer token needs them); used with `match`."""
+    return re.compile(rf"\S{{{MAX_TOKEN_LENGTH + 1}}}")
+
+
+def _fast_lower(text: str) -> str | None:
+    """`text` folded and lower-cased when the fast path applies to it (no CJK, no combining marks), else None."""
+    fast, fold = _plain_text_check(text)
+    if not fast:
+        return None
+    return (text.translate(_WIDTH) if fold else text).lower()
+
+
+def _has_long_run(text: str) -> bool:
+    """True when `text` may hold a token longer than MAX_TOKEN_LENGTH: a run of more non-space characters.
+
+    Such a run covers a whole aligned block of half its length, so blocks that each hold a space rule it out
+    without a regex step per character; only text with a spaceless block is searched in full.
+    """
+    if len(text) <= MAX_TOKEN_LENGTH:
+        return False
+    half = (MAX_TOKEN_LENGTH + 1) // 2
+    find = text.find
+    for start in range(0, len(text) - half + 1, half):
+        if find(" ", start, start + half) < 0:
+            return _long_run_re().match(text) is not None or _long_space_run_re().search(text) is not None
+    return False
+
+
+@cache
+def _long_space_run_re() -> re.Pattern[str]:
+    """`_long_run_re` after a space: starting with a class, the engine skips from space to space fast."""
+    return re.compile(rf"\s\S{{{MAX_TOKEN_LENGTH + 1}}}")
 
 
 def analyze(text: str) -> list[str]:
     """Lower-cased word tokens of `text`; CJK runs as overlapping bigrams."""
     if not text:
         return []
-    fast, fold = _plain_text_check(text)
-    if fast:
-        folded = (text.translate(_WIDTH) if fold else text).lower()
-        # Fast path (most text): a simple regex finds candidate spans; only the few spans holding mid
-        # punctuation (`u.s.a`, `1,000.5`, `applicant's`) go through the exact UAX #29 rules.
-        exact, has_mid = _token_re().findall, _mid_re().search
-        tokens: list[str] = []
-        for cand in _candidate_re().findall(folded):
-            if has_mid(cand):
-                tokens.extend(exact(cand))
-            else:
-                tokens.append(cand)
-        if max(map(len, tokens), default=0) <= MAX_TOKEN_LENGTH:
+    folded = _fast_lower(text)
+    if folded is not None:  # most text: one findall over the whole text
+        tokens = _fast_token_re().findall(folded)
+        if not _has_long_run(folded) or max(map(len, tokens), default=0) <= MAX_TOKEN_LENGTH:
             return tokens
     return [tok for tok, _, _ in analyze_spans(text)]
+
+
+def index_text(text: str) -> str:
+    """`text` as the embedded index stores it for full-text search: split on every ASCII character other than
+    letters, digits and `_.:,;'` (FTS5's `ascii` tokenizer, index.embedded.schema), it gives exactly
+    `analyze(text)`. Mostly the lower-cased text with a few punctuation marks blanked, so no token is cut out
+    in Python; text needing the exact rules (CJK, combining marks, over-long tokens) gives the joined tokens."""
+    if not text:
+        return ""
+    folded = _fast_lower(text)
+    if folded is not None and not _has_long_run(folded):
+        return _break_re().sub(" ", folded)
+    return " ".join(analyze(text))
 
 
 def _analyze_exact(text: str) -> list[str]:

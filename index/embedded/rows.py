@@ -8,7 +8,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
-from index.analysis import analyze
+from index.analysis import index_text
 from index.fields import index_fields
 from index.model import PatentDocument
 
@@ -21,7 +21,7 @@ class DocRows:
 
     id: str
     columns: dict[str, Any]  # documents-table columns except rid/seq
-    fts: tuple[str, ...]  # space-joined token streams, in FTS_COLUMNS order
+    fts: tuple[str, ...]  # index.analysis.index_text of each column, in FTS_COLUMNS order
     pn_keys: list[str]
     classes: list[tuple[str, str, str | None]]  # (scheme ipc|cpc, symbol, subclass)
     applicants: list[str]  # normalized names
@@ -32,7 +32,7 @@ class DocRows:
 
 
 def encode_document(doc: PatentDocument) -> bytes:
-    return zlib.compress(json.dumps(doc.to_dict(), ensure_ascii=False, separators=(",", ":")).encode(), 1)
+    return zlib.compress(doc.to_json(), 1)
 
 
 def decode_document(body: bytes) -> PatentDocument:
@@ -41,7 +41,7 @@ def decode_document(body: bytes) -> PatentDocument:
 
 def doc_rows(doc: PatentDocument) -> DocRows:
     f = index_fields(doc)
-    fts = tuple(" ".join(analyze(f[col] or "")) for col in FTS_COLUMNS)
+    fts = tuple(index_text(f[col] or "") for col in FTS_COLUMNS)
     digest = hashlib.sha1("\x00".join(fts[:4]).encode()).hexdigest()
     pd = f["pd"]
     classes: set[tuple[str, str, str | None]] = set()

@@ -7,9 +7,13 @@ from pathlib import Path
 
 SCHEMA_VERSION = "1"
 
-# The FTS5 columns hold pre-analyzed tokens (index.analysis) joined by single spaces: the `ascii` tokenizer
-# keeps every non-ASCII character and the listed ASCII punctuation inside tokens, so it splits on spaces only.
+# The FTS5 columns hold text prepared by index.analysis.index_text (older rows: the analyzed tokens joined by
+# spaces): the `ascii` tokenizer keeps every non-ASCII character and the listed ASCII punctuation inside tokens
+# and splits on the other ASCII characters, which gives exactly index.analysis.analyze's tokens.
 _FTS_TOKENIZE = "ascii tokenchars '_''.:,;'"
+FTS_HASHSIZE = 8 << 20
+"""Bytes of new FTS terms held in memory before FTS5 writes a segment (its default, 1 MiB, made a weekly file
+write and merge several times more segments)."""
 
 DDL = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -56,6 +60,8 @@ def connect(path: Path, timeout: float = 10.0) -> sqlite3.Connection:
         conn.execute("PRAGMA temp_store=MEMORY")
         conn.executescript(DDL)
         conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+        if conn.execute("SELECT 1 FROM fts_config WHERE k = 'hashsize'").fetchone() is None:
+            conn.execute("INSERT INTO fts(fts, rank) VALUES ('hashsize', ?)", (FTS_HASHSIZE,))
         version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
         if version != SCHEMA_VERSION:
             raise sqlite3.DatabaseError(

@@ -86,3 +86,40 @@ def test_fast_path_equals_exact_rules_on_real_text(shared_patents) -> None:
     assert len(texts) > 50
     for text in texts:
         assert analyze(text) == _analyze_exact(text)
+
+
+def _fts_tokens(texts: list[str]) -> list[list[str]]:
+    """The tokens a real FTS5 table with the embedded index's tokenizer makes of each text, in order."""
+    import sqlite3
+
+    from index.embedded.schema import _FTS_TOKENIZE
+
+    conn = sqlite3.connect(":memory:")
+    conn.execute(f'CREATE VIRTUAL TABLE t USING fts5(x, tokenize="{_FTS_TOKENIZE}")')
+    conn.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, instance)")
+    conn.executemany("INSERT INTO t(rowid, x) VALUES (?, ?)", list(enumerate(texts, start=1)))
+    out: list[list[str]] = [[] for _ in texts]
+    for term, doc in conn.execute("SELECT term, doc FROM v ORDER BY doc, offset"):
+        out[doc - 1].append(term)
+    conn.close()
+    return out
+
+
+def test_index_text_gives_the_analyzed_tokens_to_fts5(shared_patents: Path) -> None:
+    """The embedded index stores `index_text` (mostly the lower-cased text with a few marks blanked) and lets
+    FTS5's ascii tokenizer cut the tokens: they must be exactly `analyze`'s, on real and on awkward text."""
+    import random
+
+    from index.analysis import index_text
+
+    texts = ["don't stop u.s.a 1,000.5 a.1 x,y 3.5mm applicant\u2019s e.g. \u2018Beka\u2019 \uff26\uff55\uff4c\uff4c",
+             "na\u00efve caf\u00e9 \u00b5m 90\u00b0 \u00b1 5 a\u00a0b x\u2014y \u00d7 \u2264", "a__b 1_000 x:y:z a::b 1;2 a;b 1:2",
+             "cafe\u0301 \u4e00\u79cd\u88c5\u7f6e X\u7ebf", "a" * 300 + " b", "x " + "1,2" * 200, "(a) [b] {c} <d> 'e' \"f\"",
+             "K\u212a \u1e9e\u00df ABC\uff21\uff22", ".,:;'", ""]
+    alphabet = list("aZ09_ .,:;'\u2019\u2018\u00b7-/()\n\t") + ["\u00e9", "\u03a9", "\u0301", "\u653e", "\uff58",
+                                                                "\uff0c", "\u00a0", "\u2024", "\u00b5", "\u00b0"]
+    rng = random.Random(12)
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 14))) for _ in range(3000)]
+    for name in ("uspto-grant/single/US11646472B2-20230509.xml", "cn/CN115212463A-20221021.xml"):
+        texts.append((shared_patents / name).read_text(encoding="utf-8-sig")[:60000])
+    assert _fts_tokens([index_text(t) for t in texts]) == [analyze(t) for t in texts]
