@@ -13,6 +13,16 @@ from index.query.ast import Query
 
 FACETS = ("ipc", "cpc", "applicant", "year", "country", "kind")
 """Facet names: ipc/cpc count by subclass (e.g. `H02J`), applicant by normalized name."""
+SORTS = ("relevance", "pd", "ad")
+"""Result orders: relevance (score, then publication date, newest first); pd / ad: publication / filing date,
+newest first, documents without that date last, then score, then id. Both backends support each."""
+
+
+def check_sort(sort: str) -> str:
+    """`sort` if it is one of SORTS, else ValueError naming them."""
+    if sort not in SORTS:
+        raise ValueError(f"unknown sort {sort!r}: use one of {', '.join(SORTS)}")
+    return sort
 
 
 @dataclass
@@ -39,6 +49,7 @@ class SearchRequest:
     limit: int = 10
     offset: int = 0
     search_after: str | None = None  # opaque cursor from SearchResult.next_cursor (deep pagination)
+    sort: str = "relevance"  # one of SORTS (a cursor continues only the sort it came from)
 
 
 @dataclass
@@ -135,3 +146,11 @@ class Rebuildable(Protocol):
     """Reindexes into a fresh index with the current mapping and swaps it in without downtime."""
 
     def rebuild(self, mode: str | None = None) -> str: ...
+
+
+@runtime_checkable
+class ApplicantNames(Protocol):
+    """Every distinct applicant name the index holds (normalized, as the applicant facet counts them) with its
+    number of documents, most documents first, then by name (applicant watch: which stored names a profile hits)."""
+
+    def applicant_names(self) -> list[FacetValue]: ...

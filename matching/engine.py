@@ -2,7 +2,8 @@
 
 Per batch of new documents: embed them (through the cache) and store their vectors in the index; score every
 profile at once (dense: one matrix product; classes and applicants: inverted maps over the batch; BM25: the batch's
-best documents per profile, restricted to the batch); fuse (matching.fusion); threshold; hard exclusions; suppress
+best documents per profile, restricted to the batch); fuse (matching.fusion: weights chosen per profile when it is
+prepared, and, with enough judgements, its classifier: matching.learned); threshold; hard exclusions; suppress
 duplicate inventions (matching.dedupe), also against what the profile was already sent; explain the kept matches
 only; store the matches and move the watermark in one transaction. A rerun finds nothing new; an interrupted run
 resumes after the last stored batch. Reads through the `Index` interface, plus two declared abilities an index may
@@ -31,13 +32,19 @@ from index.analysis import analyze
 from index.base import BatchHighlights, BatchLexicalScores, Filters, Index, SearchRequest, VectorModelTag
 from index.fields import claims_text
 from index.model import PatentDocument
-from index.query.ast import MatchAll, Or, Query, Term
+from index.query.ast import MatchAll, Or, Phrase, Query, Term
 from index.query.parser import parse_query
-from matching import fusion
-from matching.applicants import applicant_key
+from matching import fusion, learned
+from matching.applicants import ApplicantAliases, applicant_key
 from matching.dedupe import invention_keys, suppress_duplicates
 from matching.embeddings import Embedder
-from matching.explain import Explanation, matched_applicants, matched_classes, matched_terms
+from matching.explain import (
+    Explanation,
+    description_highlights,
+    matched_applicants,
+    matched_classes,
+    matched_terms,
+)
 from matching.feedback import normalize, profile_base_vector, rocchio
 from matching.store import MatchStore, NewMatch, ProfileState
 from subscribers.profiles import Profile
@@ -80,10 +87,16 @@ class Prepared:
     lexical: Query | None
     background: fusion.Background
     weights: dict[str, float]
+    classifier: learned.Classifier | None = None  # ranks the profile once it has enough judgements
 
     @property
     def profile(self) -> Profile:
         return self.state.profile
+
+    @property
+    def needs(self) -> set[str]:
+        """The signals to compute: those weighted, and those its classifier reads."""
+        return set(self.weights) | set(self.classifier.signals if self.classifier else ())
 
 
 @dataclass
@@ -130,6 +143,9 @@ class MatchingEngine:
         self.index, self.store, self.embedder, self.cache = index, store, embedder, cache
         self.options = options or EngineOptions()
         self._background: np.ndarray | None = None
+        self._background_ids: list[str] = []
+        self.aliases = ApplicantAliases()  # Chinese/English (...) spellings of one applicant, from the documents
+        self._aliases_for: set[str] = set()  # watched names whose documents (and families) were looked at
 
     # --- embeddings ---------------------------------------------------------------------------------------
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
@@ -150,6 +166,7 @@ class MatchingEngine:
             n = self.options.background_size
             docs = [d for _, d in islice(self.index.documents_since(0, n), n)]
             self._background = self.embed_documents(docs) if docs else np.zeros((0, 1), np.float32)
+            self._background_ids = [d.id for d in docs]
         return self._background
 
     # --- profiles -----------------------------------------------------------------------------------------
@@ -174,6 +191,8 @@ class MatchingEngine:
 
     def _prepare(self, state: ProfileState) -> Prepared:
         p = state.profile
+        if p.applicants:
+            self.learn_watched_aliases(p.applicants)
         lexical = lexical_query(p)
         seeds: dict[str, np.ndarray] = {}
         vector = None
@@ -183,7 +202,7 @@ class MatchingEngine:
             if seed_docs:
                 seeds = dict(zip([d.id for d in seed_docs], self.embed_documents(seed_docs), strict=True))
         derived = lexical is not None and not p.query
-        cal = state.calibration if state.calibration and "bm25_floor" in state.calibration else None  # else stale
+        cal = state.calibration if state.calibration and "agreement" in state.calibration else None  # else stale
         if self.embedder is not None and state.vector is not None and state.model_id == model_id and cal:
             vector = state.vector
         elif self.embedder is not None:
@@ -200,7 +219,35 @@ class MatchingEngine:
         background = fusion.Background(**cal) if cal else fusion.Background()
         signals = [s for s, on in (("dense", vector is not None), ("lexical", lexical is not None),
                                    ("classes", bool(p.classes)), ("applicants", bool(p.applicants))) if on]
-        return Prepared(state, vector, seeds, lexical, background, fusion.active_weights(signals))
+        kind = "query" if p.query else "description" if p.description else "seeds"
+        prepared = Prepared(state, vector, seeds, lexical, background,
+                            fusion.profile_weights(signals, kind, background.agreement))
+        judged = self.store.feedback(p.name) if signals else {}
+        if judged:
+            self._learn(prepared, signals, kind, judged)
+        return prepared
+
+    def _learn(self, p: Prepared, signals: list[str], kind: str, judged: dict[str, bool]) -> None:
+        """Judgements move the weights towards the signals that separate them (fusion.profile_weights) and, once
+        there are enough (learned.enough), train the profile's classifier on every signal and the embedding."""
+        docs = [d for d in (self.index.get(i) for i in judged) if d is not None]
+        if not docs:
+            return
+        vectors = self.embed_documents(docs) if self.embedder is not None else None
+        full = dataclasses.replace(p, weights={s: 1.0 for s in signals})
+        parts, _ = self._signal_parts(full, docs, vectors, self._judged_lexical(full, docs),
+                                      _BatchMeta(docs, self.aliases))
+        labels = np.array([judged[d.id] for d in docs], dtype=bool)
+        aucs = {s: fusion.separation(v[labels], v[~labels]) for s, v in parts.items()}
+        p.weights = fusion.profile_weights(signals, kind, p.background.agreement, aucs, len(labels))
+        p.classifier = learned.train(parts, vectors, labels.tolist())
+
+    def _judged_lexical(self, p: Prepared, docs: Sequence[PatentDocument]) -> dict[str, dict[str, float]]:
+        if p.lexical is None:
+            return {}
+        hits = self.index.search(SearchRequest(query=p.lexical, filters=Filters(ids=[d.id for d in docs]),
+                                               limit=len(docs), highlight=False)).hits
+        return {p.profile.name: {h.id: h.score for h in hits}}
 
     def _adapt(self, name: str, base: np.ndarray) -> np.ndarray:
         """Rocchio with every judgement recorded for this profile."""
@@ -221,10 +268,17 @@ class MatchingEngine:
             bg = self._background_matrix()
             cosines = bg @ vector if bg.shape[1] == vector.shape[0] else np.zeros(0)
         bm25: list[float] = []
+        agree = None
         if lexical is not None:
             res = self.index.search(SearchRequest(query=lexical, limit=100, highlight=False))
             bm25 = [h.score for h in res.hits]
-        b = fusion.background_stats(cosines, bm25, floor_at_median=derived)
+            if len(cosines) > 1:  # the lexical ranking of the background sample against its dense ranking
+                ids = self._background_ids
+                hits = self.index.search(SearchRequest(query=lexical, filters=Filters(ids=ids), limit=len(ids),
+                                                       highlight=False)).hits
+                found = {h.id: h.score for h in hits}
+                agree = fusion.agreement(cosines, np.array([found.get(i, 0.0) for i in ids]))
+        b = dataclasses.replace(fusion.background_stats(cosines, bm25, floor_at_median=derived), agreement=agree)
         return dataclasses.asdict(b)
 
     # --- runs ---------------------------------------------------------------------------------------------
@@ -248,6 +302,8 @@ class MatchingEngine:
                 break
             seqs = np.array([s for s, _ in batch], dtype=np.int64)
             docs = [d for _, d in batch]
+            if any(p.profile.applicants for p in prepared):
+                self.learn_aliases(docs)
             vectors = self._batch_vectors(docs, report)
             truncated = len(batch) == self.options.batch_size
             matches = self._score_isolated(prepared, report, functools.partial(
@@ -314,10 +370,33 @@ class MatchingEngine:
             return []
         vectors = self.embed_documents(docs) if self.embedder else None
         ids = [d.id for d in docs]
+        if prepared[0].profile.applicants:
+            self.learn_aliases(docs)
         matches = self.score_batch(prepared, docs, np.arange(1, len(docs) + 1), vectors, report,
                                    lexical_filters=lambda p: Filters(ids=ids), seen={},
                                    remaining={name: prepared[0].profile.max_items})
         return matches.get(name, [])
+
+    def learn_watched_aliases(self, names: Sequence[str], limit: int = 500) -> None:
+        """Learn the spellings of watched applicants from the stored documents that name them and their families."""
+        new = [n for n in dict.fromkeys(names) if n.strip() and n not in self._aliases_for]
+        if not new:
+            return
+        self._aliases_for.update(new)
+        query: Query = Or(tuple(Phrase("pa", n) for n in new)) if len(new) > 1 else Phrase("pa", new[0])
+        self.learn_aliases([h.document for h in self.index.search(SearchRequest(query=query, limit=limit,
+                                                                                highlight=False)).hits])
+
+    def learn_aliases(self, docs: Sequence[PatentDocument], chunk: int = 200) -> None:
+        """Learn applicant spellings from these documents and the other members of their families in the index."""
+        families = sorted({d.family_id for d in docs if d.family_id})
+        related: list[PatentDocument] = []
+        for start in range(0, len(families), chunk):
+            part = families[start:start + chunk]
+            query: Query = Or(tuple(Term("fam", f) for f in part)) if len(part) > 1 else Term("fam", part[0])
+            res = self.index.search(SearchRequest(query=query, limit=20 * len(part), highlight=False))
+            related += [h.document for h in res.hits]
+        self.aliases.learn([*docs, *related])
 
     def _batch_vectors(self, docs: list[PatentDocument], report: RunReport) -> np.ndarray | None:
         if self.embedder is None:
@@ -359,42 +438,32 @@ class MatchingEngine:
         n = len(docs)
         t = time.perf_counter()
         active = [p for p in prepared if remaining.get(p.profile.name, 0) > 0]
-        dense_prof = [p for p in active if p.vector is not None and "dense" in p.weights] if vectors is not None else []
+        dense_prof = [p for p in active if p.vector is not None and "dense" in p.needs] if vectors is not None else []
         cos = np.zeros((n, 0), np.float32)
         if dense_prof:
             assert vectors is not None
             cos = vectors @ np.stack([p.vector for p in dense_prof if p.vector is not None], axis=1)  # docs x profiles
         dense_col = {id(p): j for j, p in enumerate(dense_prof)}
         t = report.add_time("dense", t)
-        meta = _BatchMeta(docs)
+        meta = _BatchMeta(docs, self.aliases)
         t = report.add_time("meta", t)
         lexical = self._lexical_scores(active, docs, lexical_filters, max_seq)
         t = report.add_time("lexical", t)
-        pos = {d.id: i for i, d in enumerate(docs)}
         scored: list[tuple[Prepared, list[tuple[int, list[int]]], np.ndarray, dict[str, np.ndarray],
                            dict[str, np.ndarray]]] = []
         for p in active:
             t = time.perf_counter()
             prof = p.profile
-            parts: dict[str, np.ndarray] = {}
-            raw: dict[str, np.ndarray] = {}
-            if id(p) in dense_col:
-                raw["dense"] = cos[:, dense_col[id(p)]]
-                parts["dense"] = np.asarray(fusion.calibrate_dense(raw["dense"], p.background))
-            if prof.name in lexical:
-                raw["lexical"] = np.zeros(n)
-                for doc_id, bm25 in lexical[prof.name].items():
-                    if doc_id in pos:
-                        raw["lexical"][pos[doc_id]] = bm25
-                parts["lexical"] = np.asarray(fusion.calibrate_bm25(raw["lexical"], p.background))
-            if "classes" in p.weights:
-                parts["classes"] = meta.class_mask(prof.classes)
-            if "applicants" in p.weights:
-                parts["applicants"] = meta.applicant_mask(prof.applicants)
+            parts, raw = self._signal_parts(p, docs, vectors, lexical, meta,
+                                            cos[:, dense_col[id(p)]] if id(p) in dense_col else None)
             score = np.zeros(n)
             for s, w in p.weights.items():
                 if s in parts:
                     score += w * parts[s]
+            if p.classifier is not None:
+                prob = p.classifier.probability(parts, vectors)
+                parts["classifier"] = prob
+                score = learned.blend(score, prob)
             over = np.flatnonzero((score >= prof.threshold) & (seqs > p.state.watermark) & (score > 0))
             eligible: list[int] = [int(i) for i in over if not _excluded(prof, int(i), meta)]
             t = report.add_time("fuse", t)
@@ -406,19 +475,47 @@ class MatchingEngine:
                 scored.append((p, kept, score, parts, raw))
             report.add_time("dedupe", t)
         t = time.perf_counter()
-        marks = self._highlights([(p, [docs[i] for i, _ in kept]) for p, kept, *_ in scored if p.lexical is not None])
+        marks = self._highlights([(p, [docs[i] for i, _ in kept]) for p, kept, *_ in scored
+                                  if p.lexical is not None and "lexical" in p.weights])  # terms that scored
         out = {p.profile.name: self._explain(p, kept, docs, seqs, vectors, score, parts, raw, meta,
                                              marks.get(p.profile.name, {}))
                for p, kept, score, parts, raw in scored}
         report.add_time("explain", t)
         return out
 
+    @staticmethod
+    def _signal_parts(p: Prepared, docs: Sequence[PatentDocument], vectors: np.ndarray | None,
+                      lexical: dict[str, dict[str, float]], meta: _BatchMeta | None = None,
+                      cosines: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Calibrated (and raw) signals of the documents for the profile's weighted signals: dense from
+        `cosines` (else `vectors` @ the profile vector), lexical from BM25 by document id, classes, applicants."""
+        n, prof = len(docs), p.profile
+        meta = meta or _BatchMeta(docs)
+        parts: dict[str, np.ndarray] = {}
+        raw: dict[str, np.ndarray] = {}
+        if cosines is None and "dense" in p.needs and vectors is not None and p.vector is not None:
+            cosines = vectors @ p.vector
+        if cosines is not None:
+            raw["dense"] = np.asarray(cosines)
+            parts["dense"] = np.asarray(fusion.calibrate_dense(raw["dense"], p.background))
+        if "lexical" in p.needs and p.lexical is not None:
+            raw["lexical"] = np.zeros(n)
+            scores = lexical.get(prof.name, {})
+            for i, d in enumerate(docs):
+                raw["lexical"][i] = scores.get(d.id, 0.0)
+            parts["lexical"] = np.asarray(fusion.calibrate_bm25(raw["lexical"], p.background))
+        if "classes" in p.needs:
+            parts["classes"] = meta.class_mask(prof.classes)
+        if "applicants" in p.needs:
+            parts["applicants"] = meta.applicant_mask(prof.applicants)
+        return parts, raw
+
     def _lexical_scores(self, active: Sequence[Prepared], docs: Sequence[PatentDocument],
                         lexical_filters: Callable[[Prepared], Filters],
                         max_seq: int | None) -> dict[str, dict[str, float]]:
         """Profile -> {document id: BM25} for its best `lexical_limit` documents of the batch. Uses the index's
         batch path when it has one (`lexical_scores`: all profiles at once), else one search per profile."""
-        wanted = [p for p in active if "lexical" in p.weights and p.lexical is not None]
+        wanted = [p for p in active if "lexical" in p.needs and p.lexical is not None]
         limit = self.options.lexical_limit
         out: dict[str, dict[str, float]] = {}
         if isinstance(self.index, BatchLexicalScores):
@@ -463,10 +560,14 @@ class MatchingEngine:
         out = []
         for i, dups in kept:
             doc = docs[i]
-            marks = highlights.get(doc.id, {})
+            marks = dict(highlights.get(doc.id, {}))
+            if p.lexical is not None and "lexical" in p.weights and doc.description:
+                if desc := description_highlights(p.lexical, doc.description):
+                    marks["desc"] = desc  # the description's share of the BM25 evidence
             exp = Explanation(
                 terms=matched_terms(marks), snippets={k: v[:2] for k, v in marks.items() if v},
-                classes=matched_classes(doc, prof.classes), applicants=matched_applicants(doc, prof.applicants),
+                classes=matched_classes(doc, prof.classes),
+                applicants=matched_applicants(doc, prof.applicants, meta.aliases),
                 similarity=round(float(raw["dense"][i]), 4) if "dense" in raw else None,
                 duplicates=[docs[j].id for j in dups],
             )
@@ -474,9 +575,14 @@ class MatchingEngine:
                 sims = seed_mat @ vectors[i]
                 best = int(np.argmax(sims))
                 exp.seed, exp.seed_similarity = seed_ids[best], round(float(sims[best]), 4)
-            breakdown = {s: {"raw": round(float(raw[s][i]), 4) if s in raw else float(parts[s][i]),
+            weights = dict(p.weights)
+            if p.classifier is not None:  # the fused part keeps 1 - CLASSIFIER_SHARE of the score
+                weights = {s: w * (1 - learned.CLASSIFIER_SHARE) for s, w in weights.items()}
+                weights["classifier"] = learned.CLASSIFIER_SHARE
+                exp.learned_from = p.classifier.judged
+            breakdown = {s: {"raw": round(float(raw[s][i]), 4) if s in raw else round(float(parts[s][i]), 4),
                              "calibrated": round(float(parts[s][i]), 4), "weight": round(w, 4)}
-                         for s, w in p.weights.items() if s in parts}
+                         for s, w in weights.items() if s in parts}
             keys = set(meta.keys(i))
             for j in dups:
                 keys |= meta.keys(j)
@@ -487,8 +593,9 @@ class MatchingEngine:
 class _BatchMeta:
     """Inverted maps over one batch: class symbols by subclass, applicant keys, lower-cased text."""
 
-    def __init__(self, docs: Sequence[PatentDocument]) -> None:
+    def __init__(self, docs: Sequence[PatentDocument], aliases: ApplicantAliases | None = None) -> None:
         self.docs = docs
+        self.aliases = aliases
         self.n = len(docs)
         self.by_subclass: dict[str, list[tuple[int, str]]] = defaultdict(list)
         self.by_applicant: dict[str, list[int]] = defaultdict(list)
@@ -521,7 +628,7 @@ class _BatchMeta:
     def applicant_mask(self, names: Sequence[str]) -> np.ndarray:
         """1 for the documents filed by a watched applicant (`names` as the profile writes them), in any spelling."""
         mask = np.zeros(self.n)
-        for key in {applicant_key(n) for n in names}:
+        for key in {k for n in names for k in (self.aliases.keys(n) if self.aliases else {applicant_key(n)})}:
             mask[self.by_applicant.get(key, [])] = 1.0
         return mask
 

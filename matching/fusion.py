@@ -4,11 +4,21 @@ Why a calibrated linear mix for matching: a profile is a standing filter over a 
 threshold must mean the same thing in every batch. RRF scores depend only on ranks within the batch, so the best of
 three irrelevant new documents would score as high as the best of a thousand relevant ones. Each signal is
 therefore mapped to [0, 1] against the profile's own background distribution over the whole index (dense: z-score
-of the cosine; lexical: BM25 against the profile's background median), then mixed with fixed weights that are
-renormalized over the signals a profile actually defines. Both signals give 0 to what a typical document scores:
-for dense that is z <= DENSE_Z_LOW; for BM25 of a query derived from the description (an OR of its words, which
-nearly every document matches weakly) it is the median match (`bm25_floor`), while a match of the user's own
-boolean query is evidence in itself (floor 0). Otherwise weak lexical matches would outscore strong dense ones. RRF stays here for ranking-only uses (benchmarks).
+of the cosine; lexical: BM25 against the profile's background median), then mixed linearly. Both signals give 0 to
+what a typical document scores: for dense that is z <= DENSE_Z_LOW; for BM25 of a query derived from the description
+(an OR of its words, which nearly every document matches weakly) it is the median match (`bm25_floor`), while a
+match of the user's own boolean query is evidence in itself (floor 0). Otherwise weak lexical matches would outscore
+strong dense ones. RRF stays here for ranking-only uses (benchmarks).
+
+The weights are chosen per profile (`profile_weights`) and fixed between runs: they are computed when the profile
+is prepared, from what it is and what is known about it, never from the batch, so a threshold keeps its meaning.
+The rule: side signals (watched classes, applicants) weigh SIDE_WEIGHT each; dense and lexical share the rest by
+`lexical_share`: the user's own boolean query keeps LEXICAL_SHARE_QUERY (the old fixed 0.3 : 0.5); a query derived
+from the description keeps LEXICAL_SHARE_DERIVED unless its ranking contradicts the dense one on the background
+sample (`agreement` below AGREEMENT_MIN: its best matches lie below the dense median) or matches nothing there,
+when it gets 0. Judgements (curators' and readers') then pull every weight towards the signal's separation of the
+judged documents (`separation`, an AUC), by n / (n + JUDGED_PRIOR); with enough of them a classifier takes over
+part of the score (matching.learned). The weights are renormalized over the signals the profile defines.
 """
 
 from __future__ import annotations
@@ -46,6 +56,7 @@ class Background:
     dense_std: float = 1.0
     bm25_median: float = 1.0
     bm25_floor: float = 0.0
+    agreement: float | None = None  # fusion.agreement of the two halves over the background sample
 
 
 def calibrate_dense(cosine: float | np.ndarray, bg: Background) -> float | np.ndarray:
@@ -87,3 +98,64 @@ def active_weights(signals: Sequence[str], weights: Mapping[str, float] = WEIGHT
 def linear_mix(components: Mapping[str, float], weights: Mapping[str, float]) -> float:
     """Weighted sum of calibrated components (missing components count 0); in [0, 1] when inputs are."""
     return float(sum(w * components.get(s, 0.0) for s, w in weights.items()))
+
+
+# --- per-profile weights ---------------------------------------------------------------------------------------
+KINDS = ("query", "description", "seeds")  # what the lexical half comes from: the user's query, or derived text
+LEXICAL_SHARE_QUERY = 0.375  # the user's own boolean query: its share of dense + lexical (0.3 : 0.5, as before)
+LEXICAL_SHARE_DERIVED = 0.375  # a query derived from the description, when its ranking does not contradict dense
+AGREEMENT_MIN = 0.5  # ... i.e. its best matches lie, on average, at or above the sample's dense median
+SIDE_WEIGHT = 0.1  # classes, applicants (and each further binary signal): weight before judgements
+JUDGED_PRIOR = 10  # judgements count like this many pseudo-judgements of the prior weights
+
+
+def agreement(dense: np.ndarray, lexical: np.ndarray, k: int = 10) -> float:
+    """How well the lexical half agrees with the dense half on one sample of documents: the mean dense percentile
+    (0 worst .. 1 best) of the lexical top-k documents (those with BM25 > 0). 0.5 is chance; 0 when none match."""
+    dense, lexical = np.asarray(dense, dtype=np.float64), np.asarray(lexical, dtype=np.float64)
+    n = len(dense)
+    hits = np.flatnonzero(lexical > 0)
+    if n < 2 or not len(hits):
+        return 0.0
+    top = hits[np.argsort(-lexical[hits], kind="stable")][:k]
+    pct = np.argsort(np.argsort(dense, kind="stable"), kind="stable") / (n - 1)
+    return float(np.mean(pct[top]))
+
+
+def lexical_share(kind: str, agree: float | None) -> float:
+    """The lexical half's share of dense + lexical: the user's query keeps LEXICAL_SHARE_QUERY; a derived query
+    gets LEXICAL_SHARE_DERIVED when its top documents agree with the dense ranking (AGREEMENT_MIN), else none."""
+    if kind == "query":
+        return LEXICAL_SHARE_QUERY
+    return LEXICAL_SHARE_DERIVED if agree is None or agree >= AGREEMENT_MIN else 0.0
+
+
+def separation(relevant: Sequence[float], irrelevant: Sequence[float]) -> float:
+    """AUC of a signal on judged documents: the chance that a relevant one scores above an irrelevant one (ties
+    half); 0.5 when either side is empty."""
+    if not len(relevant) or not len(irrelevant):
+        return 0.5
+    r, i = np.asarray(relevant, dtype=np.float64)[:, None], np.asarray(irrelevant, dtype=np.float64)[None, :]
+    return float(np.mean((r > i) + 0.5 * (r == i)))
+
+
+def profile_weights(signals: Sequence[str], kind: str = "description", agree: float | None = None,
+                    judged: Mapping[str, float] | None = None, n_judged: int = 0) -> dict[str, float]:
+    """A profile's weights, fixed between runs (so a threshold means the same in every batch): dense vs lexical by
+    `lexical_share(kind, agree)`, side signals SIDE_WEIGHT each; then, with judgements, each weight moves towards
+    its signal's separation on the judged documents (`judged`: signal -> AUC; weight ~ max(AUC - 0.5, 0)) by
+    n / (n + JUDGED_PRIOR). Renormalized over the signals the profile defines."""
+    on = [s for s in signals if s in ("dense", "lexical") or s not in WEIGHTS or WEIGHTS[s] > 0]
+    prior: dict[str, float] = {}
+    core = 1.0 - SIDE_WEIGHT * len([s for s in on if s not in ("dense", "lexical")])
+    share = lexical_share(kind, agree) if "dense" in on and "lexical" in on else (1.0 if "lexical" in on else 0.0)
+    for s in on:
+        prior[s] = core * share if s == "lexical" else core * (1 - share) if s == "dense" else SIDE_WEIGHT
+    weights = active_weights(on, prior)
+    if judged and n_judged:
+        learned = active_weights(on, {s: max(judged.get(s, 0.5) - 0.5, 0.0) for s in on})
+        if learned:
+            lam = n_judged / (n_judged + JUDGED_PRIOR)
+            weights = active_weights(on, {s: (1 - lam) * weights.get(s, 0.0) + lam * learned.get(s, 0.0)
+                                          for s in on})
+    return weights

@@ -16,7 +16,16 @@ from elastic_transport import ConnectionError as TransportConnectionError
 from elastic_transport import ConnectionTimeout
 from elasticsearch import ApiError, BadRequestError, Elasticsearch, NotFoundError, helpers
 
-from index.base import FacetValue, Filters, Hit, IndexError_, SearchRequest, SearchResult, UpsertReport
+from index.base import (
+    FacetValue,
+    Filters,
+    Hit,
+    IndexError_,
+    SearchRequest,
+    SearchResult,
+    UpsertReport,
+    check_sort,
+)
 from index.elastic import mapping as m
 from index.elastic.translate import (
     FACET_FIELDS,
@@ -38,6 +47,10 @@ MAX_CHUNK_BYTES = 8 * 1024 * 1024  # well under a small node's indexing-pressure
 RETRY_STATUS = (429, 503)  # per-item or whole-request answers worth retrying (queue full, shard moving)
 # score, then newest publication first, then id (the embedded backend's order; equal scores tie-break alike)
 SORT = [{"_score": "desc"}, {"pd": {"order": "desc", "missing": "_last"}}, {"id": "asc"}]
+# request.sort -> the sort clause: a date sort puts that date (newest first, unknown last) before the score
+SORTS = {"relevance": SORT,
+         "pd": [{"pd": {"order": "desc", "missing": "_last"}}, {"_score": "desc"}, {"id": "asc"}],
+         "ad": [{"ad": {"order": "desc", "missing": "_last"}}, {"_score": "desc"}, {"id": "asc"}]}
 
 
 class BulkInterrupted(IndexError_):
@@ -328,11 +341,28 @@ class ElasticIndex:
     def count(self) -> int:
         return int(self._call("count", self.es.count, index=self.alias)["count"])
 
+    def applicant_names(self) -> list[FacetValue]:
+        """Every distinct (normalized) applicant name with its document count, most documents first (a composite
+        aggregation, paged)."""
+        source = [{"name": {"terms": {"field": FACET_FIELDS["applicant"]}}}]
+        out: list[FacetValue] = []
+        after: dict[str, Any] | None = None
+        while True:
+            agg: dict[str, Any] = {"size": 5000, "sources": source, **({"after": after} if after else {})}
+            res = self._search("applicant names", index=self.alias, size=0, aggs={"names": {"composite": agg}})
+            names = res.get("aggregations", {}).get("names", {})
+            out += [FacetValue(str(b["key"]["name"]), int(b["doc_count"])) for b in names.get("buckets", [])]
+            after = names.get("after_key")
+            if not after or not names.get("buckets"):
+                break
+        return sorted(out, key=lambda v: (-v.count, v.value))
+
     def build_body(self, request: SearchRequest) -> dict[str, Any]:
         """The search body for a request (pure apart from the analysis mode)."""
         analysis = Analysis(self.mode)
         query = {"bool": {"must": [to_dsl(request.query, analysis)], "filter": filter_clauses(request.filters)}}
-        body: dict[str, Any] = {"query": query, "size": max(0, request.limit) + 1, "sort": SORT, "track_total_hits": True,
+        body: dict[str, Any] = {"query": query, "size": max(0, request.limit) + 1,
+                                "sort": SORTS[check_sort(request.sort)], "track_total_hits": True,
                                 "_source": ["doc", "desc"], "track_scores": True}
         if request.search_after:
             body["search_after"] = decode_cursor(request.search_after)

@@ -22,6 +22,7 @@ from index.base import (
     SearchRequest,
     SearchResult,
     UpsertReport,
+    check_sort,
 )
 from index.embedded.compile import Compiled, compile_cached, compile_filters
 from index.embedded.highlight import AnalyzedFields, highlight
@@ -255,6 +256,12 @@ class EmbeddedIndex:
         with self._guard("count"):
             return int(self.conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0])
 
+    def applicant_names(self) -> list[FacetValue]:
+        """Every distinct (normalized) applicant name with its document count, most documents first."""
+        with self._guard("applicant_names"):
+            rows = self.conn.execute("SELECT name, COUNT(*) FROM applicants GROUP BY name ORDER BY 2 DESC, 1")
+            return [FacetValue(str(v), int(c)) for v, c in rows]
+
     def get(self, doc_id: str) -> PatentDocument | None:
         with self._guard("get"):
             row = self.conn.execute("SELECT body FROM documents WHERE id = ?", (doc_id,)).fetchone()
@@ -286,11 +293,13 @@ class EmbeddedIndex:
         return int(row[0]) if row else 0
 
     def search(self, request: SearchRequest) -> SearchResult:
+        check_sort(request.sort)
         compiled = compile_cached(request.query)
         fwhere, fparams = compile_filters(request.filters)
         where = f"{compiled.where} AND {fwhere}"
         params = [*compiled.params, *fparams]
-        m_cte = f"m AS (SELECT d.rid, d.id, d.pdkey, d.year, d.cc, d.kind FROM documents d WHERE {where})"
+        m_cte = (f"m AS (SELECT d.rid, d.id, d.pdkey, {_ADKEY} AS adkey, d.year, d.cc, d.kind FROM documents d "
+                 f"WHERE {where})")
         with self._guard("search"):
             conn = self.conn
             total = int(conn.execute(f"WITH {m_cte} SELECT COUNT(*) FROM m", params).fetchone()[0])
@@ -308,21 +317,25 @@ class EmbeddedIndex:
 
     def _page(self, conn: sqlite3.Connection, m_cte: str, params: list[object], compiled: Compiled,
               request: SearchRequest) -> tuple[list[tuple[int, float]], str | None]:
-        """One page of (rid, score), ordered by score desc, publication date desc, id; and the next cursor."""
+        """One page of (rid, score), ordered by score desc, publication date desc, id (request.sort "pd"/"ad":
+        that date desc (unknown last), score desc, id); and the next cursor."""
         score_expr = compiled.score_expr
+        datekey = "adkey" if request.sort == "ad" else "pdkey"
         if score_expr:
             ctes = (f"{m_cte}, s AS MATERIALIZED (SELECT rowid AS rid, {_BM25} AS b FROM fts WHERE fts MATCH ?), "
-                    "r AS (SELECT m.rid, m.id, COALESCE(s.b, 0.0) AS k1, -m.pdkey AS k2 "
+                    f"r AS (SELECT m.rid, m.id, COALESCE(s.b, 0.0) AS k1, -m.{datekey} AS k2 "
                     "FROM m LEFT JOIN s ON s.rid = m.rid)")
             qparams: list[object] = [*params, score_expr]
         else:
-            ctes = f"{m_cte}, r AS (SELECT rid, id, 0.0 AS k1, -pdkey AS k2 FROM m)"
+            ctes = f"{m_cte}, r AS (SELECT rid, id, 0.0 AS k1, -{datekey} AS k2 FROM m)"
             qparams = list(params)
+        order = "k1, k2, id" if request.sort == "relevance" else "k2, k1, id"  # a date sort: date, score, id
         sql = f"WITH {ctes} SELECT rid, id, k1, k2 FROM r"
         if request.search_after:
-            sql += " WHERE (k1, k2, id) > (?, ?, ?)"
-            qparams.extend(_decode_cursor(request.search_after))
-        sql += " ORDER BY k1, k2, id LIMIT ? OFFSET ?"
+            sql += f" WHERE ({order}) > (?, ?, ?)"
+            k1, k2, doc_id = _decode_cursor(request.search_after)
+            qparams.extend([k1, k2, doc_id] if request.sort == "relevance" else [k2, k1, doc_id])
+        sql += f" ORDER BY {order} LIMIT ? OFFSET ?"
         limit = max(0, request.limit)
         qparams.extend([limit + 1, max(0, request.offset)])
         rows = conn.execute(sql, qparams).fetchall()
@@ -470,6 +483,10 @@ def _highlight_texts(doc: PatentDocument) -> dict[str, str]:
     return {"ti": "\n".join(v for v in doc.titles.values() if v),
             "ab": "\n".join(v for v in doc.abstracts.values() if v),
             "cl": claims_text(doc)}
+
+
+# the filing date as YYYYMMDD (0 when unknown), like the pdkey column
+_ADKEY = "CAST(REPLACE(COALESCE(d.ad, ''), '-', '') AS INTEGER)"
 
 
 def _encode_cursor(k1: float, k2: int, doc_id: str) -> str:

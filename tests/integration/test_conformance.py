@@ -194,6 +194,44 @@ def test_unscored_order_and_pagination(backend: Index, corpus: list[PatentDocume
     assert walked == want
 
 
+def _date_key(doc: PatentDocument, sort: str) -> int:
+    """A document's sort date as a number (YYYYMMDD; 0 when it has none: those come last)."""
+    day = doc.publication_date if sort == "pd" else doc.application_date
+    return int(day.strftime("%Y%m%d")) if day else 0
+
+
+@pytest.mark.parametrize("sort", ["pd", "ad"])
+@pytest.mark.parametrize("text", ["pd>=2005", "shielding OR battery OR display OR light", "*"])
+def test_sort_by_date(backend: Index, corpus: list[PatentDocument], sort: str, text: str) -> None:
+    """sort="pd"/"ad": the same hits as by relevance, newest first by that date (no date last), ties by score then
+    id; an unscored query orders exactly by (date desc, id); offset pages and cursors tile the order."""
+    want = expected_ids(parse_query(text), corpus)
+    full = search(backend, text, sort=sort)
+    ids = [h.id for h in full.hits]
+    assert set(ids) == want and full.total == len(want)
+    keys = [_date_key(h.document, sort) for h in full.hits]
+    assert keys == sorted(keys, reverse=True), keys
+    assert len(set(keys)) > 2, "the corpus should give this sort something to order"
+    if text in ("pd>=2005", "*"):
+        by_id = {d.id: d for d in corpus}
+        assert ids == sorted(want, key=lambda i: (-_date_key(by_id[i], sort), i))
+    paged = [h.id for off in range(0, len(ids), 4) for h in search(backend, text, sort=sort, limit=4, offset=off).hits]
+    assert paged == ids
+    cursor, walked = None, []
+    while True:
+        page = search(backend, text, sort=sort, limit=3, search_after=cursor)
+        walked += [h.id for h in page.hits]
+        if not page.next_cursor:
+            break
+        cursor = page.next_cursor
+    assert walked == ids
+
+
+def test_unknown_sort_is_refused(backend: Index) -> None:
+    with pytest.raises(ValueError, match="unknown sort"):
+        search(backend, "battery", sort="title")
+
+
 def test_scored_query_ranks_title_match_first(backend: Index) -> None:
     """Scores differ between engines; both rank a title hit above description-only hits (FIELD_BOOSTS)."""
     hits = search(backend, "shielding").hits
