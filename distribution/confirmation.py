@@ -18,38 +18,12 @@ from sqlalchemy.orm import Session
 
 from distribution import urls
 from distribution.delivery import RetryPolicy, SendError, SmtpSender, SmtpSettings
+from distribution.i18n import language_of, translate
 from distribution.message import address_line, assemble, date_line, header_line, identity_of
 from distribution.render import render_template
 
 if TYPE_CHECKING:
     from subscribers.models import Subscription
-
-STRINGS: dict[str, dict[str, str]] = {
-    "en": {
-        "subject": "Please confirm your patent alert subscription — {outlet}",
-        "heading": "Please confirm your subscription",
-        "intro": "{outlet} has set up patent alerts for {email}. Nothing will be sent to you until you confirm.",
-        "profiles": "Topics",
-        "frequency": "How often",
-        "button": "Confirm subscription",
-        "action": "To confirm, open this link and press the button on the page:",
-        "ignore": "If you did not expect this message, ignore it: without your confirmation you receive nothing.",
-        "contact": "Contact",
-        "daily": "daily", "weekly": "weekly", "monthly": "monthly",
-    },
-    "zh": {
-        "subject": "请确认您的专利推送订阅 — {outlet}",
-        "heading": "请确认您的订阅",
-        "intro": "{outlet}为 {email} 开通了专利推送服务。在您确认之前，我们不会向您发送任何邮件。",
-        "profiles": "关注主题",
-        "frequency": "推送频率",
-        "button": "确认订阅",
-        "action": "请打开以下链接，并在页面上点击按钮确认：",
-        "ignore": "如果您并未申请此服务，请忽略本邮件：未经确认，您不会收到任何推送。",
-        "contact": "联系方式",
-        "daily": "每天", "weekly": "每周", "monthly": "每月",
-    },
-}
 
 
 class ConfirmationNotSent(RuntimeError):
@@ -71,16 +45,18 @@ def confirmation_message(subscription: Subscription, *, settings: SmtpSettings, 
                          when: datetime | None = None) -> ConfirmationMessage:
     """The double opt-in message of a (pending) subscription, in its contact's language."""
     contact = subscription.contact
-    lang = "zh" if str(contact.language or "").lower().startswith("zh") else "en"
-    t = STRINGS[lang]
+    lang = language_of(contact.language)
     identity = identity_of(subscription)
     link = urls.confirm_url(base_url or settings.base_url, secret, subscription.id)
-    ctx = {"t": {**t, "intro": t["intro"].format(outlet=identity.name, email=contact.email)}, "lang": lang,
-           "identity": identity, "confirm_url": link, "profiles": ", ".join(subscription.profile_names or []),
-           "frequency": t.get(subscription.frequency, subscription.frequency)}
+    frequency = subscription.frequency
+    if frequency in ("daily", "weekly", "monthly"):
+        frequency = translate(f"confirm.freq.{frequency}", lang)
+    ctx = {"t": lambda key: translate(key, lang), "lang": lang, "identity": identity, "confirm_url": link,
+           "intro": translate("confirm.intro", lang, outlet=identity.name, email=contact.email),
+           "profiles": ", ".join(subscription.profile_names or []), "frequency": frequency}
     text = render_template("confirmation.txt", ctx)
     html = render_template("confirmation.html", ctx)
-    subject = t["subject"].format(outlet=identity.name)
+    subject = translate("confirm.subject", lang, outlet=identity.name)
     message_id = make_msgid(f"confirm.{subscription.id}", "patentsift")
     head = [
         header_line("Subject", subject),

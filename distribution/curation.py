@@ -10,10 +10,10 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from distribution.models import AuditEvent, AuditItem, ReviewItem
+from distribution.models import AuditEvent, AuditItem, ReviewItem, SentItem
 
 if TYPE_CHECKING:
     from matching.store import MatchStore
@@ -22,8 +22,16 @@ ACTIONS = ("approve", "reject", "annotate", "pin", "unpin")
 _FEEDBACK = {"approve": True, "reject": False}
 
 
+UNDO = "undo"
+_KEPT = ("status", "decided_by", "decided_at", "pinned", "note")  # what an undo restores
+
+
 class CurationError(ValueError):
     """A decision that cannot be made (unknown action or item)."""
+
+
+class AlreadySent(CurationError):
+    """The item was mailed to its subscriber already: its decision is history."""
 
 
 def enqueue_new_matches(session: Session, match_store: MatchStore, now: datetime | None = None) -> list[ReviewItem]:
@@ -95,11 +103,31 @@ def record_event(session: Session, who: str, at: datetime, action: str, item_ids
     return event
 
 
+def sent_at() -> Any:
+    """SQL: when the review item's publication was mailed to its subscription (NULL: not yet)."""
+    return (select(func.max(SentItem.sent_at)).where(SentItem.subscription_id == ReviewItem.subscription_id,
+                                                     SentItem.item_key == ReviewItem.doc_id)
+            .correlate(ReviewItem).scalar_subquery())
+
+
+def sent_items(session: Session, item_ids: Collection[int]) -> dict[int, datetime]:
+    """Review item id -> when its publication was mailed to its subscription, for those mailed already."""
+    q = select(ReviewItem.id, sent_at()).where(ReviewItem.id.in_(list(item_ids)))
+    return {i: at for i, at in session.execute(q) if at is not None}
+
+
 def decide(session: Session, item_ids: Iterable[int], action: str, who: str, note: str | None = None, *,
            match_store: MatchStore | None = None, now: datetime | None = None) -> list[ReviewItem]:
     """Apply one action (approve, reject, annotate, pin, unpin) to one or many items and write an AuditEvent;
     approve/reject are recorded as curator feedback on the matches (when `match_store` is given), in the same
-    transaction (the caller commits)."""
+    transaction (the caller commits). Items mailed already raise AlreadySent."""
+    return decide_event(session, item_ids, action, who, note, match_store=match_store, now=now)[0]
+
+
+def decide_event(session: Session, item_ids: Iterable[int], action: str, who: str, note: str | None = None, *,
+                 match_store: MatchStore | None = None, now: datetime | None = None, undoable: bool = False
+                 ) -> tuple[list[ReviewItem], AuditEvent]:
+    """`decide`, returning the audit event too; `undoable` keeps the items' previous state in it for `undo`."""
     if action not in ACTIONS:
         raise CurationError(f"unknown action {action!r}: use one of {', '.join(ACTIONS)}")
     ids = list(dict.fromkeys(int(i) for i in item_ids))
@@ -107,6 +135,13 @@ def decide(session: Session, item_ids: Iterable[int], action: str, who: str, not
     now = now or datetime.now(UTC)
     if action == "annotate" and note is None:
         raise CurationError("annotate needs a note")
+    sent = sent_items(session, ids)
+    if sent:
+        raise AlreadySent(f"review item(s) {', '.join(map(str, sent))} were mailed already and cannot be "
+                          "decided again")
+    detail: dict[str, Any] = {"note": note} if note is not None else {}
+    if undoable:
+        detail["before"] = {str(i.id): _state(i) for i in items}
     for item in items:
         if action in _FEEDBACK:
             item.status = "approved" if action == "approve" else "rejected"
@@ -115,13 +150,47 @@ def decide(session: Session, item_ids: Iterable[int], action: str, who: str, not
             item.pinned = action == "pin"
         if note is not None:
             item.note = note or None
-    detail: dict[str, Any] = {"note": note} if note is not None else {}
-    record_event(session, who, now, action, ids, detail)
+    event = record_event(session, who, now, action, ids, detail)
     if match_store is not None and action in _FEEDBACK:
         for match_id in dict.fromkeys(i.match_id for i in items):
             match_store.add_feedback(match_id, _FEEDBACK[action], source="curator", session=session)
     session.flush()
-    return items
+    return items, event
+
+
+def _state(item: ReviewItem) -> dict[str, Any]:
+    return {"status": item.status, "decided_by": item.decided_by, "pinned": item.pinned, "note": item.note,
+            "decided_at": item.decided_at.isoformat() if item.decided_at else None}
+
+
+def undo(session: Session, event_id: int, who: str, *, match_store: MatchStore | None = None,
+         now: datetime | None = None) -> tuple[list[ReviewItem], AuditEvent]:
+    """Restore the items an undoable decision touched to their state before it (items mailed since keep theirs),
+    recorded as an 'undo' audit event; a restored approval or rejection is fed back to matching again."""
+    event = session.get(AuditEvent, event_id)
+    before: dict[str, dict[str, Any]] = (event.detail or {}).get("before") or {} if event is not None else {}
+    if event is None or not before:
+        raise CurationError(f"audit event {event_id} is not a decision that can be undone")
+    done = session.scalars(select(AuditEvent).where(AuditEvent.action == UNDO, AuditEvent.id.in_(
+        select(AuditItem.event_id).where(AuditItem.item_id.in_([int(i) for i in before])))))
+    if any((e.detail or {}).get("undoes") == event_id for e in done):
+        raise CurationError(f"audit event {event_id} was undone already")
+    sent = sent_items(session, [int(i) for i in before])
+    ids = [int(i) for i in before if int(i) not in sent]
+    items = _items(session, ids) if ids else []
+    now = now or datetime.now(UTC)
+    for item in items:
+        old = before[str(item.id)]
+        item.status, item.decided_by, item.pinned, item.note = (old["status"], old["decided_by"], old["pinned"],
+                                                                old["note"])
+        item.decided_at = datetime.fromisoformat(old["decided_at"]) if old["decided_at"] else None
+        if match_store is not None and event.action in _FEEDBACK and old["status"] in ("approved", "rejected"):
+            match_store.add_feedback(item.match_id, old["status"] == "approved", source="curator",
+                                     session=session)
+    record = record_event(session, who, now, UNDO, ids or [int(i) for i in before],
+                          {"undoes": event_id, "action": event.action, "kept_sent": sorted(sent)})
+    session.flush()
+    return items, record
 
 
 def _items(session: Session, ids: Sequence[int]) -> list[ReviewItem]:

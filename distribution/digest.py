@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from distribution.i18n import translate
 from distribution.ipc_titles import subclass_title
 from distribution.links import office_link
 from distribution.models import Delivery, ReviewItem, SentItem
 from index.base import Index
 from index.model import PatentDocument
-from matching.explain import Explanation
+from matching.explain import Explanation, titled_classes
 from subscribers.models import InterestProfile, Subscription
 
 if TYPE_CHECKING:
@@ -173,20 +174,19 @@ def _shorten(text: str, limit: int = SNIPPET_CHARS) -> str:
 
 def why_lines(exp: Explanation, language: str) -> list[str]:
     """Why it matched, from the stored explanation (terms, classes, applicants, nearest seed)."""
-    zh = language == "zh"
     lines: list[str] = []
     if exp.terms:
-        lines.append(("匹配词: " if zh else "Matched terms: ") + ", ".join(exp.terms[:8]))
+        lines.append(translate("mail.why.terms", language, terms=", ".join(exp.terms[:8])))
     if exp.classes:
-        lines.append(("分类号: " if zh else "Classification: ") + ", ".join(exp.classes[:6]))
+        lines.append(translate("mail.why.classes", language, classes=", ".join(
+            titled_classes(exp.classes[:6], lambda c: subclass_title(c, language)))))
     if exp.applicants:
-        lines.append(("关注的申请人: " if zh else "Watched applicant: ") + "; ".join(exp.applicants))
+        lines.append(translate("mail.why.applicants", language, applicants="; ".join(exp.applicants)))
     if exp.seed:
         sim = f" ({exp.seed_similarity:.2f})" if exp.seed_similarity is not None else ""
-        lines.append(f"与种子专利 {exp.seed} 相似{sim}" if zh else f"Similar to seed patent {exp.seed}{sim}")
+        lines.append(translate("mail.why.seed", language, seed=exp.seed, sim=sim))
     elif exp.similarity is not None:
-        lines.append(f"与兴趣描述语义相似 ({exp.similarity:.2f})" if zh
-                      else f"Close to the profile description ({exp.similarity:.2f})")
+        lines.append(translate("mail.why.similarity", language, sim=exp.similarity))
     return lines
 
 

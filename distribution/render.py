@@ -10,59 +10,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, Template, select_autoescape
 
 from distribution.digest import Digest
-
-STRINGS: dict[str, dict[str, str]] = {
-    "en": {
-        "subject": "Patent digest — {period}: {count}",
-        "count_one": "1 new publication",
-        "count_many": "{n} new publications",
-        "count_zero": "nothing new",
-        "heading": "Your patent digest",
-        "intro": "{count} selected for you ({period}).",
-        "profile": "Interest profile",
-        "pub_number": "Publication",
-        "applicant": "Applicant",
-        "published": "Published",
-        "filed": "Filed",
-        "classification": "Main classification",
-        "why": "Why it matched",
-        "note": "Curator's note",
-        "pinned": "Recommended",
-        "empty": "No new publications this period.",
-        "unsubscribe": "Unsubscribe",
-        "manage": "Manage subscription",
-        "footer": "You receive this because you subscribed to patent alerts from {outlet}.",
-        "feedback": "Useful?",
-        "relevant": "Relevant",
-        "not_relevant": "Not relevant",
-        "contact": "Contact",
-    },
-    "zh": {
-        "subject": "专利快讯 — {period}：{count}",
-        "count_one": "1 件新公开",
-        "count_many": "{n} 件新公开",
-        "count_zero": "无新公开",
-        "heading": "您的专利快讯",
-        "intro": "为您精选了 {n} 件新公开的专利文献（{period}）。",
-        "profile": "关注主题",
-        "pub_number": "公开号",
-        "applicant": "申请人",
-        "published": "公开日",
-        "filed": "申请日",
-        "classification": "主分类号",
-        "why": "推荐理由",
-        "note": "审核员备注",
-        "pinned": "重点推荐",
-        "empty": "本期没有新公开的专利。",
-        "unsubscribe": "退订",
-        "manage": "管理订阅",
-        "footer": "您收到此邮件是因为您订阅了{outlet}的专利推送服务。",
-        "feedback": "是否有用？",
-        "relevant": "相关",
-        "not_relevant": "不相关",
-        "contact": "联系方式",
-    },
-}
+from distribution.i18n import LANGUAGES, ntranslate, translate
 
 
 @dataclass(frozen=True)
@@ -126,8 +74,8 @@ def period_label(period_key: str, lang: str = "en") -> str:
     return period_key
 
 
-def _count(t: dict[str, str], n: int) -> str:
-    return t["count_zero"] if n == 0 else t["count_one"] if n == 1 else t["count_many"].format(n=n)
+def _count(n: int, lang: str) -> str:
+    return translate("mail.count_zero", lang) if n == 0 else ntranslate("mail.count", n, lang)
 
 
 def _fmt_date(value: date | None) -> str:
@@ -174,16 +122,15 @@ def render_digest(digest: Digest, *, unsubscribe_url: str, manage_url: str | Non
 
     `feedback_url(review_id, relevant)`: each item gets "relevant" / "not relevant" links (distribution/urls.py);
     `identity`: the outlet named in the footer. An empty digest (a subscription that asked for one) says so."""
-    lang = digest.language if digest.language in STRINGS else "en"
-    t = STRINGS[lang]
+    lang = digest.language if digest.language in LANGUAGES else "en"
     n = len(digest)
     identity = identity or DEFAULT_IDENTITY
-    period, count = period_label(digest.period_key, lang), _count(t, n)
-    ctx = {"digest": digest, "t": t, "lang": lang, "n": n, "unsubscribe_url": unsubscribe_url,
-           "manage_url": manage_url, "feedback_url": feedback_url, "identity": identity,
-           "footer": t["footer"].format(outlet=identity.name),
-           "intro": period if n == 0 else t["intro"].format(n=n, count=count, period=period)}
-    subject = t["subject"].format(n=n, count=count, period=period)
+    period, count = period_label(digest.period_key, lang), _count(n, lang)
+    ctx = {"digest": digest, "t": lambda key: translate(key, lang), "lang": lang, "n": n,
+           "unsubscribe_url": unsubscribe_url, "manage_url": manage_url, "feedback_url": feedback_url,
+           "identity": identity, "footer": translate("mail.footer", lang, outlet=identity.name),
+           "intro": period if n == 0 else ntranslate("mail.intro", n, lang, period=period)}
+    subject = translate("mail.subject", lang, period=period, count=count)
     text = _template("digest.txt").render(ctx)
     html = _template("digest.html").render(ctx) if fmt != "text" else None
     return RenderedDigest(subject, text, html)
