@@ -117,17 +117,21 @@ def search(
     export_format: Annotated[str | None, typer.Option(
         "--format", help="Export the result set instead: csv or ris (its first --limit documents by relevance, "
                          "1000 at most; --offset, --cursor, --facets and --json do not apply).")] = None,
+    sort: Annotated[str, typer.Option("--sort", help="Order: relevance, pd (publication date) or ad (filing "
+                                                     "date); dates newest first.")] = "relevance",
 ) -> None:
     """Search the index with the fielded boolean query language (see README)."""
-    from index.base import FACETS, IndexError_
+    from index.base import FACETS, SORTS, IndexError_
     from index.query.ast import QuerySyntaxError
     from patentsift.searching import EXPORT_FORMATS, collect_hits, export_text, hit_json, run_search
 
+    if sort not in SORTS:
+        raise fail(f"unknown --sort {sort!r}: use {', '.join(SORTS)}", 2)
     if export_format is not None:
         if export_format not in EXPORT_FORMATS:
             raise fail(f"unknown --format {export_format!r}: use {' or '.join(EXPORT_FORMATS)}", 2)
         try:
-            hits, _ = collect_hits(index_or_exit(), query, **({"limit": limit} if limit else {}))
+            hits, _ = collect_hits(index_or_exit(), query, sort=sort, **({"limit": limit} if limit else {}))
         except QuerySyntaxError as exc:
             raise fail(str(exc), 2) from None
         except IndexError_ as exc:
@@ -137,7 +141,7 @@ def search(
     limit = limit or 10
     try:
         result = run_search(index_or_exit(), query, limit=limit, offset=offset, cursor=cursor,
-                            facets=FACETS if facets else ())
+                            facets=FACETS if facets else (), sort=sort)
     except QuerySyntaxError as exc:
         raise fail(str(exc), 2) from None
     except IndexError_ as exc:
@@ -220,6 +224,7 @@ def stats(
     from harvest.verify import check
     from index.base import FACETS, SearchRequest
     from index.query.ast import MatchAll
+    from index.sizing import size_advice
 
     cfg = cli_common.STATE.cfg
     index = index_or_exit()
@@ -237,6 +242,9 @@ def stats(
     warning = integrity.warning() if integrity else None
     if warning:
         err.print(f"[yellow]warning:[/yellow] {escape(warning)}")
+    advice = size_advice(cfg.backend, total)
+    if advice:
+        err.print(f"[yellow]warning:[/yellow] {escape(advice)}")
     if as_json:
         out = {
             "backend": cfg.backend, "documents": total, "harvested_files": len(files), "rejects": len(refused),
@@ -248,6 +256,8 @@ def stats(
         }
         if warning:
             out["warning"] = warning
+        if advice:
+            out["size_warning"] = advice
         sys.stdout.write(json.dumps(out, ensure_ascii=False, indent=2) + "\n")
         return
     stored = f"   harvested documents: {integrity.stored}" if integrity else ""

@@ -93,7 +93,7 @@ def profile_list() -> None:
 
 @profile_app.command("show")
 def profile_show(name: Annotated[str, typer.Argument()]) -> None:
-    """Show one profile as TOML, with its state."""
+    """Show one profile as TOML, with its state and the stored applicant names its watched applicants match."""
     from matching.store import UnknownProfile
     from subscribers.profiles import dump_profiles_toml
 
@@ -108,6 +108,19 @@ def profile_show(name: Annotated[str, typer.Argument()]) -> None:
     shell.console.print(f"[dim]watermark {state.watermark}; vector {'yes' if state.vector is not None else 'no'}"
                         f" ({state.model_id or '-'}); feedback {sum(judged.values())} relevant, "
                         f"{len(judged) - sum(judged.values())} irrelevant[/dim]")
+    if state.profile.applicants:
+        _print_applicant_watch(shell, state.profile.applicants)
+
+
+def _print_applicant_watch(shell: Any, applicants: list[str]) -> None:
+    """Which stored applicant names (as the index normalizes them) each watched applicant matches."""
+    from patentsift.applicant_watch import watch_matches
+
+    watch = watch_matches(shell.index_or_exit(), applicants, cache=False)
+    shell.console.print("applicant watch (stored names matched, documents):")
+    for watched, names in watch.items():
+        found = "; ".join(f"{v.value} ({v.count})" for v in names) or "no stored applicant name"
+        shell.console.print(f"  {escape(watched)} -> {escape(found)}")
 
 
 @profile_app.command("preview")

@@ -73,10 +73,12 @@ def report(
     to: Annotated[str, typer.Option("--to", help="Last day (inclusive), YYYY-MM-DD.")],
     outlet: Annotated[str | None, typer.Option("--outlet", help="Only this outlet.")] = None,
     csv_path: Annotated[Path | None, typer.Option("--csv", help="Write the figures as CSV.")] = None,
-    html_path: Annotated[Path | None, typer.Option("--html", help="Write an HTML report with SVG charts.")] = None,
+    html_path: Annotated[Path | None, typer.Option("--html", help="Write an HTML report with SVG charts (the web "
+                                                                  "report's charts).")] = None,
 ) -> None:
     """Work account for a period: harvested, matches, selected, digests sent/failed, unsubscribes."""
-    from distribution.reports import MEASURES, UnknownOutlet, build_report, render_html, write_csv
+    from distribution.charts import render_html
+    from distribution.reports import MEASURES, UnknownOutlet, build_report, write_csv
 
     shell = _shell()
     start, end = _day(from_, "--from"), _day(to, "--to")

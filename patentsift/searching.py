@@ -6,9 +6,10 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from index.base import FACETS, Hit, Index, SearchRequest, SearchResult, VectorModelTag
+from index.base import FACETS, Hit, Index, SearchRequest, SearchResult, VectorModelTag, check_sort
 from index.model import PatentDocument, PublicationNumber
 from index.query.ast import MatchAll, Term
 from index.query.parser import parse_query
@@ -35,12 +36,48 @@ def parse_facets(text: str | None) -> list[str]:
 
 
 def run_search(index: Index, q: str, *, limit: int = 10, offset: int = 0, cursor: str | None = None,
-               facets: Sequence[str] = FACETS) -> SearchResult:
-    """Parse `q` (raises QuerySyntaxError with a position) and search; an empty query matches everything."""
+               facets: Sequence[str] = FACETS, sort: str = "relevance") -> SearchResult:
+    """Parse `q` (raises QuerySyntaxError with a position) and search; an empty query matches everything.
+    `sort`: one of index.base.SORTS (relevance, pd: publication date, ad: filing date; dates newest first)."""
     query = parse_query(q) if q.strip() else MatchAll()
     request = SearchRequest(query, facets=list(facets), highlight=True, limit=max(1, min(limit, MAX_LIMIT)),
-                            offset=0 if cursor else max(0, min(offset, MAX_OFFSET)), search_after=cursor or None)
+                            offset=0 if cursor else max(0, min(offset, MAX_OFFSET)), search_after=cursor or None,
+                            sort=check_sort(sort))
     return index.search(request)
+
+
+# --- one result per family -----------------------------------------------------------------------------------
+MAX_FAMILY_MEMBERS = 50
+
+
+@dataclass
+class FamilyGroup:
+    """A page's hit standing for its family, and the family's other members (any page, from `fam:`)."""
+
+    hit: Hit
+    members: list[PatentDocument] = field(default_factory=list)
+
+    @property
+    def family_id(self) -> str | None:
+        return self.hit.document.family_id
+
+
+def group_by_family(index: Index, hits: Sequence[Hit]) -> list[FamilyGroup]:
+    """One group per family in page order (its best-ranked hit first); a document without a family id is a group
+    of its own. Each group lists the family's other members in the index, newest first."""
+    groups: dict[str, FamilyGroup] = {}
+    out: list[FamilyGroup] = []
+    for hit in hits:
+        fam = hit.document.family_id
+        if not fam:
+            out.append(FamilyGroup(hit))
+        elif fam not in groups:
+            groups[fam] = FamilyGroup(hit)
+            out.append(groups[fam])
+    for fam, group in groups.items():
+        res = index.search(SearchRequest(Term("fam", fam), highlight=False, limit=MAX_FAMILY_MEMBERS + 1, sort="pd"))
+        group.members = [h.document for h in res.hits if h.id != group.hit.id][:MAX_FAMILY_MEMBERS]
+    return out
 
 
 def facet_clause(facet: str, value: str) -> str:
@@ -153,16 +190,17 @@ CSV_COLUMNS = ("id", "title", "publication_date", "application_number", "applica
 _WS = re.compile(r"\s+")
 
 
-def collect_hits(index: Index, q: str, *, limit: int = EXPORT_LIMIT) -> tuple[list[Hit], int]:
-    """The first `limit` hits of `q` (raises QuerySyntaxError), fetched page by page with the cursor, without
-    highlights or facets; and the total number of matches (which may be more)."""
+def collect_hits(index: Index, q: str, *, limit: int = EXPORT_LIMIT,
+                 sort: str = "relevance") -> tuple[list[Hit], int]:
+    """The first `limit` hits of `q` in `sort` order (raises QuerySyntaxError), fetched page by page with the
+    cursor, without highlights or facets; and the total number of matches (which may be more)."""
     query = parse_query(q) if q.strip() else MatchAll()
     hits: list[Hit] = []
     cursor: str | None = None
     total = 0
     while len(hits) < limit:
         result = index.search(SearchRequest(query, facets=[], highlight=False, limit=min(MAX_LIMIT, limit - len(hits)),
-                                            offset=0, search_after=cursor))
+                                            offset=0, search_after=cursor, sort=check_sort(sort)))
         total = result.total
         hits.extend(result.hits)
         if not result.hits or not result.next_cursor or len(hits) >= total:

@@ -16,7 +16,7 @@ from index.base import Index
 from matching.embeddings import Embedder
 from matching.store import MatchStore
 from patentsift.config import Config
-from patentsift.web.i18n import DEFAULT_LANGUAGE, LANGUAGES, negotiate, translate
+from patentsift.web.i18n import DEFAULT_LANGUAGE, LANGUAGES, negotiate, ntranslate, translate
 from patentsift.web.security import CSRF_FIELD, csrf_token
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
@@ -63,6 +63,7 @@ def _context(request: Request) -> dict[str, Any]:
         "lang": lang,
         "languages": LANGUAGES,
         "t": lambda key: translate(key, lang),
+        "tn": lambda key, n, **values: ntranslate(key, n, lang, **values),
         "user": getattr(request.state, "user", None),
         "csrf_token": csrf_token(request) if "session" in request.scope else "",
         "csrf_field": CSRF_FIELD,
@@ -70,8 +71,9 @@ def _context(request: Request) -> dict[str, Any]:
 
 
 templates = Jinja2Templates(directory=TEMPLATE_DIR, context_processors=[_context])
-"""Render with `templates.TemplateResponse(request, "name.html", {...})`; every template gets `t(key)`, `lang`,
-`user` (when the route depends on current_user), `csrf_token` and `csrf_field`."""
+"""Render with `templates.TemplateResponse(request, "name.html", {...})`; every template gets `t(key)`,
+`tn(key, n)` (the plural form for n, formatted), `lang`, `user` (when the route depends on current_user), `csrf_token`
+and `csrf_field`."""
 
 
 def get_embedder(request: Request) -> Embedder:

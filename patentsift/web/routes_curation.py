@@ -3,11 +3,12 @@ and the audit trail (pages and /api/queue). Decisions are fed back to matching a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -15,67 +16,36 @@ from sqlalchemy.orm import Session
 from db import Database
 from distribution.curation import (
     ACTIONS,
+    AlreadySent,
     CurationError,
     decide,
+    decide_event,
     enqueue_new_matches,
     queue,
+    sent_items,
+    undo,
     visible_subscription_ids,
 )
 from distribution.curation import visible_audit as curation_audit
+from distribution.curation_queue import STATUSES, DocumentGroup, QueueFilter, document_page, groups_of_items
 from distribution.digest import why_lines
-from distribution.models import ReviewItem
+from distribution.feedback import reader_judgements
+from distribution.ipc_titles import subclass_title
+from distribution.models import AuditEvent, ReviewItem
 from index.base import Index
 from matching.explain import Explanation
 from patentsift.web.auth import AdminUser, CurrentUser, check_subscription, visible_outlet_ids
 from patentsift.web.deps import get_db, get_index, get_session, language, templates
-from patentsift.web.i18n import register_strings
 from patentsift.web.routes_profiles import Store
-from subscribers.models import StaffUser, Subscription
+from subscribers.models import Organization, StaffUser, Subscription
 from subscribers.service import describe, list_subscriptions
 
 router = APIRouter()
 DbSession = Annotated[Session, Depends(get_session)]
 Action = Literal["approve", "reject", "annotate", "pin", "unpin"]
 PAGE_LIMIT = 200
-
-register_strings({
-    "nav.curation": {"en": "Curation", "zh": "审核"},
-    "curation.title": {"en": "Curation queue", "zh": "审核队列"},
-    "curation.audit": {"en": "Audit trail", "zh": "审核记录"},
-    "curation.empty": {"en": "Nothing waits for a decision.", "zh": "没有待审核的条目。"},
-    "curation.subscription": {"en": "Subscription", "zh": "订阅"},
-    "curation.all": {"en": "All subscriptions", "zh": "全部订阅"},
-    "curation.status": {"en": "Status", "zh": "状态"},
-    "curation.score": {"en": "Score", "zh": "得分"},
-    "curation.why": {"en": "Why it matched", "zh": "匹配理由"},
-    "curation.note": {"en": "Note", "zh": "备注"},
-    "curation.approve": {"en": "Approve", "zh": "通过"},
-    "curation.reject": {"en": "Reject", "zh": "拒绝"},
-    "curation.annotate": {"en": "Annotate", "zh": "备注"},
-    "curation.pin": {"en": "Pin", "zh": "置顶"},
-    "curation.unpin": {"en": "Unpin", "zh": "取消置顶"},
-    "curation.selected": {"en": "With the selected", "zh": "对所选条目"},
-    "curation.select_all": {"en": "Select all", "zh": "全选"},
-    "curation.keys": {"en": "Keys: j/k move, x select, a approve, r reject, n note, p pin",
-                      "zh": "快捷键：j/k 移动，x 选择，a 通过，r 拒绝，n 备注，p 置顶"},
-    "curation.enqueue": {"en": "Queue new matches", "zh": "导入新匹配"},
-    "curation.who": {"en": "Who", "zh": "操作人"},
-    "curation.when": {"en": "When", "zh": "时间"},
-    "curation.action": {"en": "Action", "zh": "操作"},
-    "curation.items": {"en": "Items", "zh": "条目"},
-    "curation.filter": {"en": "Show", "zh": "显示"},
-    "curation.pinned": {"en": "pinned", "zh": "已置顶"},
-    "curation.profile": {"en": "Profile", "zh": "关注主题"},
-    "curation.done": {"en": "Updated {n} item(s).", "zh": "已更新 {n} 个条目。"},
-    "curation.feedback": {"en": "Reader feedback", "zh": "读者反馈"},
-    "curation.reader_relevant": {"en": "reader: relevant", "zh": "读者：相关"},
-    "curation.reader_not_relevant": {"en": "reader: not relevant", "zh": "读者：不相关"},
-    # status words (the filter and each item); `curation.status.` ~ ReviewItem.status
-    "curation.status.pending": {"en": "pending", "zh": "待审核"},
-    "curation.status.approved": {"en": "approved", "zh": "已通过"},
-    "curation.status.rejected": {"en": "rejected", "zh": "已拒绝"},
-    "curation.status.all": {"en": "all", "zh": "全部"},
-})
+PER_PAGE = 50  # documents per page of the queue
+Status = Literal["pending", "approved", "rejected", "sent", "all"]
 
 
 # --- authorization ----------------------------------------------------------------------------------------------
@@ -176,46 +146,197 @@ def visible_audit(session: Session, user: StaffUser) -> list[tuple[Any, list[int
 
 @router.get("/api/queue/audit", response_model=list[AuditEventOut], tags=["curation"])
 def api_audit(user: CurrentUser, session: DbSession) -> list[AuditEventOut]:
-    return [AuditEventOut(id=e.id, who=e.who, at=e.at, action=e.action, item_ids=ids, detail=e.detail or {})
+    return [AuditEventOut(id=e.id, who=e.who, at=e.at, action=e.action, item_ids=ids, detail=public_detail(e))
             for e, ids in visible_audit(session, user)]
 
 
+def public_detail(event: AuditEvent) -> dict[str, Any]:
+    """An audit event's detail without the previous state an undoable decision keeps."""
+    return {k: v for k, v in (event.detail or {}).items() if k != "before"}
+
+
 # --- pages ------------------------------------------------------------------------------------------------------
+def _card(g: DocumentGroup, doc: Any, lang: str, subs: dict[int, dict[str, Any]], readers: dict[int, Any]
+          ) -> dict[str, Any]:
+    """What one document's card shows: the document, why it matched (per profile) and its items."""
+    why: dict[str, list[str]] = {}
+    for i in g.items:
+        why.setdefault(i.profile_name, why_lines(Explanation.from_dict(i.explanation or {}), lang))
+    classes = list(dict.fromkeys(c.display for c in [*(doc.ipc if doc else []), *(doc.cpc if doc else [])]))
+    decidable = g.decidable
+    return {
+        "group": g, "doc_id": g.doc_id, "title": (doc.title(lang) if doc else None) or g.doc_id,
+        "applicants": list(dict.fromkeys(p.name for p in doc.applicants))[:3] if doc else [],
+        "published": doc.publication_date if doc else None, "abstract": doc.abstract(lang) if doc else "",
+        "classes": [(c, subclass_title(c, lang)) for c in classes], "why": why,
+        "rows": [{"item": i, "sub": subs.get(i.subscription_id), "reader": readers.get(i.id),
+                  "sent_at": g.sent.get(i.id)} for i in g.items],
+        "readers": [readers[i.id] for i in g.items if i.id in readers],
+        "decidable": " ".join(str(i.id) for i in decidable), "all_ids": " ".join(str(i.id) for i in g.items),
+        "pinned": bool(decidable) and all(i.pinned for i in decidable),
+        "notes": list(dict.fromkeys(i.note for i in g.items if i.note)),
+    }
+
+
+def _cards(session: Session, user: StaffUser, index: Index, groups: list[DocumentGroup], lang: str
+           ) -> list[dict[str, Any]]:
+    subs = {s.id: describe(s) for s in visible_subscriptions(session, user)}
+    readers = reader_judgements(session, [i.id for g in groups for i in g.items])
+    return [_card(g, index.get(g.doc_id), lang, subs, readers) for g in groups]
+
+
+def _options(session: Session, user: StaffUser) -> tuple[list[str], list[Organization]]:
+    """The profiles and organizations the user's queue can be filtered by."""
+    outlets = visible_outlet_ids(user)
+    profiles = select(ReviewItem.profile_name).distinct().order_by(ReviewItem.profile_name)
+    orgs = select(Organization).order_by(Organization.name)
+    if outlets is not None:
+        profiles = profiles.where(ReviewItem.subscription_id.in_(visible_subscription_ids(outlets)))
+        orgs = orgs.where(Organization.outlet_id.in_(list(outlets)))
+    return list(session.scalars(profiles)), list(session.scalars(orgs))
+
+
 @router.get("/curation", include_in_schema=False)
 def curation_page(request: Request, user: CurrentUser, session: DbSession,
                   index: Annotated[Index, Depends(get_index)], subscription: int | None = None,
-                  status: Annotated[Literal["pending", "approved", "rejected", "all"], Query()] = "pending",
+                  status: Annotated[Status, Query()] = "pending", profile: str | None = None,
+                  organization: int | None = None, min_score: Annotated[float | None, Query(ge=0, le=1)] = None,
+                  page: Annotated[int, Query(ge=1)] = 1, per_page: Annotated[int, Query(ge=1, le=200)] = PER_PAGE,
                   done: int | None = None) -> Response:
     lang = language(request)
-    subs = {s.id: describe(s) for s in visible_subscriptions(session, user)}
-    items = _items(session, user, subscription, None if status == "all" else status)[:PAGE_LIMIT]
-    from distribution.feedback import reader_judgements
+    if subscription is not None:
+        check_subscription(session, user, subscription)
+    if organization is not None:
+        from patentsift.web.auth import check_organization
 
-    readers = reader_judgements(session, [i.id for i in items])  # subscribers' "relevant" clicks in digests
-    rows = []
-    for i in items:
-        doc = index.get(i.doc_id)
-        rows.append({"item": i, "title": (doc.title(lang) if doc else None) or i.doc_id,
-                     "why": why_lines(Explanation.from_dict(i.explanation or {}), lang),
-                     "sub": subs.get(i.subscription_id), "reader": readers.get(i.id)})
+        check_organization(session, user, organization)
+    subs = {s.id: describe(s) for s in visible_subscriptions(session, user)}
+    flt = QueueFilter(visible_outlet_ids(user), subscription, profile or None, organization, min_score, status)
+    result = document_page(session, flt, page, per_page)
+    profiles, orgs = _options(session, user)
+    query = {k: v for k, v in {"status": status, "subscription": subscription, "profile": profile,
+                               "organization": organization, "min_score": min_score,
+                               "per_page": per_page if per_page != PER_PAGE else None}.items() if v not in (None, "")}
     return templates.TemplateResponse(request, "curation.html", {
-        "mode": "queue", "rows": rows, "subs": subs, "subscription": subscription, "status": status,
-        "actions": ACTIONS, "done": done})
+        "mode": "queue", "cards": _cards(session, user, index, result.groups, lang), "result": result,
+        "subs": subs, "subscription": subscription, "status": status, "statuses": STATUSES, "profile": profile,
+        "profiles": profiles, "organization": organization, "organizations": orgs, "min_score": min_score,
+        "query": query, "actions": ACTIONS, "done": done})
+
+
+def _ids(values: list[str]) -> list[int]:
+    """Form values of item ids; one value may hold several (a document's card: "12 45 78")."""
+    try:
+        return list(dict.fromkeys(int(v) for value in values for v in value.replace(",", " ").split()))
+    except ValueError:
+        raise HTTPException(422, "item ids must be numbers") from None
+
+
+def _wants_json(request: Request) -> bool:
+    return "application/json" in request.headers.get("accept", "")
+
+
+def _render_cards(request: Request, user: StaffUser, index: Index, db: Database, ids: list[int]) -> str:
+    """The cards of these items' documents, as the page renders them (the page's script swaps them in)."""
+    with db.begin() as s:
+        cards = _cards(s, user, index, groups_of_items(s, ids), language(request))
+        res = templates.TemplateResponse(request, "_curation_cards.html", {"cards": cards})
+    return bytes(res.body).decode()
+
+
+def _back(back: str, count: int) -> Response:
+    back = back if back.startswith("/curation") and "//" not in back else "/curation"
+    sep = "&" if "?" in back else "?"
+    return RedirectResponse(f"{back}{sep}done={count}", status_code=303)
+
+
+def _answer(request: Request, run: Callable[[], Response]) -> Response:
+    """Run a page action; a JSON caller (the queue's script) gets its refusal as JSON {"error": ...}."""
+    try:
+        return run()
+    except HTTPException as exc:
+        if not _wants_json(request):
+            raise
+        return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
 
 
 @router.post("/curation/decide", include_in_schema=False)
-def curation_decide(user: CurrentUser, store: Store, db: Annotated[Database, Depends(get_db)],
-                    action: Annotated[str, Form()], ids: Annotated[list[int], Form()] = [],  # noqa: B006
-                    note: Annotated[str | None, Form()] = None,
+def curation_decide(request: Request, user: CurrentUser, store: Store, db: Annotated[Database, Depends(get_db)],
+                    index: Annotated[Index, Depends(get_index)],
+                    action: Annotated[str, Form()] = "", ids: Annotated[list[str], Form()] = [],  # noqa: B006
+                    note: Annotated[str | None, Form()] = None, override: Annotated[str | None, Form()] = None,
+                    shown: Annotated[list[str], Form()] = [],  # noqa: B006
                     back: Annotated[str, Form()] = "/curation") -> Response:
+    """A decision on the checked cards (each card: every item of its document not mailed yet) or, with
+    `override=ACTION:ID`, on one subscription's item; JSON callers get the re-rendered cards and an undo id."""
+    return _answer(request, lambda: _decide(request, user, store, db, index, action, ids, note, override, shown,
+                                            back))
+
+
+def _decide(request: Request, user: StaffUser, store: Any, db: Database, index: Index, action: str,
+            ids: list[str], note: str | None, override: str | None, shown: list[str], back: str) -> Response:
+    if override:
+        action, _, one = override.partition(":")
+        item_ids = _ids([one])
+    else:
+        item_ids = _ids(ids)
     if action not in ACTIONS:
         raise HTTPException(422, f"unknown action {action!r}")
     if action == "annotate" and note is None:
         note = ""  # annotating with an empty note clears it
-    count = _apply(db, user, store, ids, action, note or ("" if action == "annotate" else None))
-    back = back if back.startswith("/curation") and "//" not in back else "/curation"
-    sep = "&" if "?" in back else "?"
-    return RedirectResponse(f"{back}{sep}done={count}", status_code=303)
+    note = note or ("" if action == "annotate" else None)
+    wants_json = _wants_json(request)
+    shown_ids = _ids(shown) or item_ids
+    if not item_ids:
+        raise HTTPException(422, "select at least one item")
+    with db.begin() as s:
+        checked_items(s, user, list(dict.fromkeys(item_ids + shown_ids)))
+        if not override and len(item_ids) > 1:  # a card's decision skips what was mailed since
+            mailed = sent_items(s, item_ids)
+            item_ids = [i for i in item_ids if i not in mailed] or item_ids
+        try:
+            items, event = decide_event(s, item_ids, action, user.email, note, match_store=store,
+                                        undoable=wants_json)
+        except AlreadySent as exc:
+            raise HTTPException(409, str(exc)) from None
+        except CurationError as exc:
+            raise HTTPException(422, str(exc)) from None
+        count, event_id = len(items), event.id
+    if not wants_json:
+        return _back(back, count)
+    return JSONResponse({"action": action, "count": count, "event": event_id,
+                         "cards": _render_cards(request, user, index, db, shown_ids)})
+
+
+@router.post("/curation/undo", include_in_schema=False)
+def curation_undo(request: Request, user: CurrentUser, store: Store, db: Annotated[Database, Depends(get_db)],
+                  index: Annotated[Index, Depends(get_index)], event: Annotated[int, Form()],
+                  shown: Annotated[list[str], Form()] = [],  # noqa: B006
+                  back: Annotated[str, Form()] = "/curation") -> Response:
+    """Undo one undoable decision: its items get their previous state back (recorded as an 'undo' event)."""
+    return _answer(request, lambda: _undo(request, user, store, db, index, event, shown, back))
+
+
+def _undo(request: Request, user: StaffUser, store: Any, db: Database, index: Index, event: int,
+          shown: list[str], back: str) -> Response:
+    with db.begin() as s:
+        found = s.get(AuditEvent, event)
+        if found is None:
+            raise HTTPException(404, f"no audit event {event}")
+        touched = [int(i) for i in (found.detail or {}).get("before") or {}] or list(found.item_ids or [])
+        checked_items(s, user, touched)
+        try:
+            items, _ = undo(s, event, user.email, match_store=store)
+        except CurationError as exc:
+            raise HTTPException(409, str(exc)) from None
+        count = len(items)
+    if not _wants_json(request):
+        return _back(back, count)
+    shown_ids = _ids(shown) or touched
+    with db.begin() as s:
+        checked_items(s, user, shown_ids)
+    return JSONResponse({"action": "undo", "count": count,
+                         "cards": _render_cards(request, user, index, db, shown_ids)})
 
 
 @router.post("/curation/enqueue", include_in_schema=False)
@@ -229,4 +350,4 @@ def curation_enqueue(user: AdminUser, store: Store, db: Annotated[Database, Depe
 @router.get("/curation/audit", include_in_schema=False)
 def audit_page(request: Request, user: CurrentUser, session: DbSession) -> Response:
     return templates.TemplateResponse(request, "curation.html", {
-        "mode": "audit", "events": visible_audit(session, user)[:PAGE_LIMIT]})
+        "mode": "audit", "events": [(e, ids, public_detail(e)) for e, ids in visible_audit(session, user)]})

@@ -18,44 +18,12 @@ from sqlalchemy.orm import Session
 
 from patentsift.web.auth import CurrentUser, visible_outlet_ids
 from patentsift.web.deps import get_session, templates
-from patentsift.web.i18n import register_strings
 from subscribers.directory import contact_rows, organization_rows, staff_rows
 from subscribers.models import Outlet, StaffUser
 
 router = APIRouter(include_in_schema=False)
 DbSession = Annotated[Session, Depends(get_session)]
 MAX_FILTER = 200  # characters of the text filter
-
-register_strings({
-    "dir.title": {"en": "Organizations and contacts", "zh": "企业与联系人"},
-    "dir.organizations": {"en": "Organizations", "zh": "企业"},
-    "dir.contacts": {"en": "Contacts", "zh": "联系人"},
-    "dir.staff": {"en": "Staff", "zh": "工作人员"},
-    "dir.name": {"en": "Name", "zh": "名称"},
-    "dir.email": {"en": "E-mail", "zh": "电子邮箱"},
-    "dir.organization": {"en": "Organization", "zh": "企业"},
-    "dir.outlet": {"en": "Outlet", "zh": "服务网点"},
-    "dir.all_outlets": {"en": "All outlets", "zh": "全部网点"},
-    "dir.language": {"en": "Language", "zh": "语言"},
-    "dir.timezone": {"en": "Time zone", "zh": "时区"},
-    "dir.contact_count": {"en": "Contacts", "zh": "联系人数"},
-    "dir.subscription_count": {"en": "Active subscriptions", "zh": "生效订阅"},
-    "dir.subscriptions": {"en": "Subscriptions", "zh": "订阅"},
-    "dir.active_all": {"en": "active / all", "zh": "生效 / 全部"},
-    "dir.flagged": {"en": "Delivery flagged", "zh": "投递已标记"},
-    "dir.role": {"en": "Role", "zh": "角色"},
-    "dir.role.admin": {"en": "administrator", "zh": "管理员"},
-    "dir.role.staff": {"en": "staff", "zh": "工作人员"},
-    "dir.active": {"en": "Active", "zh": "启用"},
-    "dir.yes": {"en": "yes", "zh": "是"},
-    "dir.no": {"en": "no", "zh": "否"},
-    "dir.since": {"en": "Since", "zh": "加入日期"},
-    "dir.filter": {"en": "Filter", "zh": "筛选"},
-    "dir.filter_hint": {"en": "name or e-mail", "zh": "名称或邮箱"},
-    "dir.manage": {"en": "Add organizations and contacts on the subscriptions page.",
-                   "zh": "在订阅页面添加企业与联系人。"},
-    "dir.none": {"en": "None.", "zh": "暂无。"},
-})
 
 
 # --- the navigation bar's outlet name ---------------------------------------------------------------------------

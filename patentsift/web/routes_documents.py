@@ -17,16 +17,10 @@ from matching.embeddings import Embedder
 from patentsift.searching import find_document, similar_documents
 from patentsift.web.auth import CurrentUser
 from patentsift.web.deps import get_embedder, get_index, language, templates
-from patentsift.web.i18n import register_strings
 
 router = APIRouter(include_in_schema=False)
 MAX_LINKED_CITATIONS = 50  # citations looked up in the index per page view (the rest are listed unlinked)
 ESPACENET = "https://worldwide.espacenet.com/patent/search?q=pn%3D{}"
-
-register_strings({
-    "doc.office": {"en": "At the patent office (Espacenet)", "zh": "在专利局查看（Espacenet）"},
-    "doc.in_index": {"en": "in the index", "zh": "已收录"},
-})
 
 
 def load_document(index: Index, pn: str) -> PatentDocument:

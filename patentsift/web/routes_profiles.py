@@ -10,51 +10,34 @@ from __future__ import annotations
 import logging
 from datetime import date, timedelta
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from index.base import Index
 from matching.store import MatchStore, UnknownProfile
+from patentsift.applicant_watch import watch_matches
 from patentsift.web.auth import CurrentUser, visible_outlet_ids
-from patentsift.web.deps import get_index, get_match_store, templates
-from patentsift.web.i18n import register_strings
-from subscribers.models import StaffUser
+from patentsift.web.deps import get_index, get_match_store, get_session, templates
+from patentsift.web.profile_drafts import (
+    check_profile,
+    field_errors,
+    preview_draft,
+    query_problem,
+    reader_feedback_counts,
+)
+from subscribers.models import StaffUser, Subscription
 from subscribers.profiles import LIST_FIELDS, Profile, ProfileError, validate_profile
 
 router = APIRouter()
 log = logging.getLogger(__name__)
 MAX_PREVIEW_WEEKS = 5200
-
-register_strings({
-    "nav.profiles": {"en": "Profiles", "zh": "关注主题"},
-    "profiles.title": {"en": "Interest profiles", "zh": "关注主题"},
-    "profiles.new": {"en": "New profile", "zh": "新建主题"},
-    "profiles.edit": {"en": "Edit profile", "zh": "编辑主题"},
-    "profiles.none": {"en": "No profiles yet.", "zh": "还没有关注主题。"},
-    "profiles.name": {"en": "Name", "zh": "名称"},
-    "profiles.owner": {"en": "Owner", "zh": "所属"},
-    "profiles.shared": {"en": "shared", "zh": "共享"},
-    "profiles.description": {"en": "Description", "zh": "兴趣描述"},
-    "profiles.query": {"en": "Query", "zh": "检索式"},
-    "profiles.classes": {"en": "Classes (IPC/CPC)", "zh": "分类号 (IPC/CPC)"},
-    "profiles.exclude_classes": {"en": "Excluded classes", "zh": "排除分类号"},
-    "profiles.applicants": {"en": "Applicants (one a line)", "zh": "申请人（每行一个）"},
-    "profiles.seeds": {"en": "Seed patents", "zh": "种子专利"},
-    "profiles.exclude_terms": {"en": "Excluded terms", "zh": "排除词"},
-    "profiles.languages": {"en": "Languages", "zh": "语言"},
-    "profiles.threshold": {"en": "Threshold (0-1)", "zh": "阈值 (0-1)"},
-    "profiles.max_items": {"en": "Max items per run", "zh": "每次最多条数"},
-    "profiles.save": {"en": "Save", "zh": "保存"},
-    "profiles.delete": {"en": "Delete", "zh": "删除"},
-    "profiles.invalid": {"en": "The profile has errors; see the fields below.", "zh": "主题有误，请查看下列字段。"},
-    "profiles.preview": {"en": "Preview", "zh": "预览"},
-    "profiles.weeks": {"en": "Weeks", "zh": "周数"},
-    "profiles.would_match": {"en": "document(s) would have matched since", "zh": "件文献会被匹配，自"},
-    "profiles.score": {"en": "Score", "zh": "得分"},
-    "profiles.list_hint": {"en": "comma or line separated", "zh": "用逗号或换行分隔"},
-})
+MAX_WATCHED = 50  # watched applicants looked up at once
 
 
 # --- shared helpers (also used by the curation and subscription routes) ----------------------------------------
@@ -97,17 +80,6 @@ def name_taken(store: MatchStore, name: str) -> str | None:
 def _split(text: str, *, lines_only: bool = False) -> list[str]:
     parts = text.splitlines() if lines_only else text.replace(",", "\n").splitlines()
     return [p.strip() for p in parts if p.strip()]
-
-
-def field_errors(exc: ProfileError) -> dict[str, list[str]]:
-    """ProfileError problems by field ('field: message'); problems naming no field go under '_'."""
-    out: dict[str, list[str]] = {}
-    known = {"name", "query", "threshold", "max_items", *LIST_FIELDS}
-    for problem in exc.problems:
-        key, sep, rest = problem.partition(": ")
-        field_name = key if sep and key in known else "_"
-        out.setdefault(field_name, []).append(rest if field_name != "_" else problem)
-    return out
 
 
 def _save(store: MatchStore, index: Index, profile: Profile) -> Profile:
@@ -226,10 +198,12 @@ def profiles_page(request: Request, user: CurrentUser, store: Store) -> Response
 
 def _edit_page(request: Request, profile: Profile, *, new: bool, errors: dict[str, list[str]] | None = None,
                preview: tuple[date, list[Any]] | None = None, weeks: int = 4, editable: bool = True,
-               status: int = 200) -> Response:
+               status: int = 200, watch: dict[str, list[Any]] | None = None,
+               feedback: tuple[int, int] | None = None) -> Response:
     return templates.TemplateResponse(request, "profile_edit.html", {
         "profile": profile, "new": new, "errors": errors or {}, "preview": preview, "weeks": weeks,
-        "editable": editable}, status_code=status)
+        "editable": editable, "query_error": query_problem(profile.query) if errors else None,
+        "watch": watch, "feedback": feedback, "max_weeks": MAX_PREVIEW_WEEKS}, status_code=status)
 
 
 @router.get("/profiles/new", include_in_schema=False)
@@ -237,14 +211,23 @@ def new_profile_page(request: Request, user: CurrentUser) -> Response:
     return _edit_page(request, Profile(name=""), new=True)
 
 
+@router.get("/profiles/-/applicants", include_in_schema=False)
+def applicant_watch_fragment(request: Request, user: CurrentUser, index: Annotated[Index, Depends(get_index)],
+                             applicants: Annotated[str, Query(max_length=10_000)] = "") -> Response:
+    """The stored applicant names each watched line matches (the editor fetches it as the user types)."""
+    watch = watch_matches(index, _split(applicants, lines_only=True)[:MAX_WATCHED])
+    return templates.TemplateResponse(request, "_applicant_watch.html", {"watch": watch})
+
+
 @router.get("/profiles/{name}", include_in_schema=False)
 def edit_profile_page(request: Request, name: str, user: CurrentUser, store: Store,
-                      index: Annotated[Index, Depends(get_index)],
+                      index: Annotated[Index, Depends(get_index)], session: Annotated[Session, Depends(get_session)],
                       weeks: Annotated[int | None, Query(ge=1, le=MAX_PREVIEW_WEEKS)] = None) -> Response:
     profile = _get_profile(store, user, name)
     preview = _preview(request, store, index, name, weeks) if weeks else None
     return _edit_page(request, profile, new=False, preview=preview, weeks=weeks or 4,
-                      editable=can_change_profile(user, profile))
+                      editable=can_change_profile(user, profile), watch=watch_matches(index, profile.applicants),
+                      feedback=reader_feedback_counts(session, name))
 
 
 def _form_profile(name: str, outlet_id: int | None, owner: str,
@@ -265,6 +248,14 @@ def _form_profile(name: str, outlet_id: int | None, owner: str,
     return profile, errors
 
 
+def _form_weeks(form: dict[str, str], errors: dict[str, list[str]]) -> int:
+    raw = form.get("weeks", "").strip() or "4"
+    if raw.isdigit() and 1 <= int(raw) <= MAX_PREVIEW_WEEKS:
+        return int(raw)
+    errors.setdefault("weeks", []).append(f"a whole number of weeks from 1 to {MAX_PREVIEW_WEEKS}, got {raw!r}")
+    return 4
+
+
 async def _form(request: Request) -> dict[str, str]:
     form = await request.form()
     return {k: v for k, v in form.items() if isinstance(v, str)}
@@ -272,26 +263,60 @@ async def _form(request: Request) -> dict[str, str]:
 
 def _submit(request: Request, store: MatchStore, index: Index, profile: Profile, errors: dict[str, list[str]],
             *, new: bool) -> Response:
-    """Validate (all fields, also when a number did not parse), save, and go to the profile; else show errors."""
-    try:
-        valid = validate_profile(profile, known_document=lambda pn: index.get(pn) is not None)
-    except ProfileError as exc:
-        for key, problems in field_errors(exc).items():
-            errors.setdefault(key, []).extend(problems)
-    if not errors:
+    """Validate every field (also when a number or the name is wrong), save, and go to the profile; else show
+    every field's errors at once."""
+    valid, errors = check_profile(profile, lambda pn: index.get(pn) is not None, errors)
+    if valid is not None and not errors:
         store.save_profile(valid)
-        return RedirectResponse(f"/profiles/{valid.name}", status_code=303)
-    return _edit_page(request, profile, new=new, errors=errors, status=422)
+        return RedirectResponse(f"/profiles/{quote(valid.name)}", status_code=303)
+    return _edit_page(request, profile, new=new, errors=errors, status=422,
+                      watch=watch_matches(index, profile.applicants))
+
+
+def _draft_preview(request: Request, index: Index, profile: Profile, errors: dict[str, list[str]],
+                   form: dict[str, str], *, new: bool, stored: bool) -> Response:
+    """Preview the form as edited: its errors (a wrong name does not stop the preview) or what it would have
+    matched; a fragment for the editor's fetch (`X-Fragment: 1`), else the whole page with the form as sent."""
+    weeks = _form_weeks(form, errors)
+    valid, errors = check_profile(profile, lambda pn: index.get(pn) is not None, errors)
+    if not profile.name:
+        errors.pop("name", None)  # not typed yet: the preview needs none
+    preview = None
+    if valid is not None and not set(errors) - {"name"}:
+        since = date.today() - timedelta(weeks=weeks)
+        engine = request.app.state.system.matching_engine()  # without a model: lexical, class, applicant signals
+        preview = since, preview_draft(engine, valid, since, stored=stored)
+    status = 200 if preview is not None else 422
+    if request.headers.get("x-fragment") == "1":
+        return templates.TemplateResponse(request, "_profile_preview.html", {
+            "preview": preview, "errors": errors, "query_error": query_problem(profile.query) if errors else None,
+            "draft": True}, status_code=status)
+    return _edit_page(request, profile, new=new, errors=errors, preview=preview, weeks=weeks, status=status,
+                      watch=watch_matches(index, profile.applicants))
+
+
+async def _new_profile_form(request: Request, user: StaffUser, store: MatchStore
+                            ) -> tuple[Profile, dict[str, list[str]], dict[str, str]]:
+    """The new profile as the form gives it, its errors (a name already taken among them) and the form itself."""
+    form = await _form(request)
+    profile, errors = _form_profile(form.get("name", ""), user.outlet_id, user.email, form)
+    if (taken := name_taken(store, profile.name)) is not None:
+        errors.setdefault("name", []).append(taken)
+    return profile, errors, form
 
 
 @router.post("/profiles/new", include_in_schema=False)
 async def create_profile(request: Request, user: CurrentUser, store: Store,
                          index: Annotated[Index, Depends(get_index)]) -> Response:
-    form = await _form(request)
-    profile, errors = _form_profile(form.get("name", ""), user.outlet_id, user.email, form)
-    if (taken := name_taken(store, profile.name)) is not None:
-        errors.setdefault("name", []).append(taken)
+    profile, errors, _ = await _new_profile_form(request, user, store)
     return _submit(request, store, index, profile, errors, new=True)
+
+
+@router.post("/profiles/new/preview", include_in_schema=False)
+async def preview_new_profile(request: Request, user: CurrentUser, store: Store,
+                              index: Annotated[Index, Depends(get_index)]) -> Response:
+    profile, errors, form = await _new_profile_form(request, user, store)
+    return await run_in_threadpool(_draft_preview, request, index, profile, errors, form, new=True, stored=False)
 
 
 @router.post("/profiles/{name}", include_in_schema=False)
@@ -302,8 +327,35 @@ async def update_profile(request: Request, name: str, user: CurrentUser, store: 
     return _submit(request, store, index, profile, errors, new=False)
 
 
+@router.post("/profiles/{name}/preview", include_in_schema=False)
+async def preview_profile_draft(request: Request, name: str, user: CurrentUser, store: Store,
+                                index: Annotated[Index, Depends(get_index)]) -> Response:
+    """Preview an edited (unsaved) version of a profile the user may read; stores nothing."""
+    old = _get_profile(store, user, name)
+    form = await _form(request)
+    profile, errors = _form_profile(name, old.outlet_id, old.owner, form)
+    return await run_in_threadpool(_draft_preview, request, index, profile, errors, form, new=False, stored=True)
+
+
+def _following(session: Session, name: str) -> int:
+    """How many subscriptions follow the profile (they lose it when it is deleted)."""
+    return sum(1 for names in session.scalars(select(Subscription.profile_names)) if name in (names or []))
+
+
+@router.get("/profiles/{name}/delete", include_in_schema=False)
+def confirm_delete_page(request: Request, name: str, user: CurrentUser, store: Store,
+                        session: Annotated[Session, Depends(get_session)]) -> Response:
+    """Ask before deleting: what goes with the profile (its matches, feedback, and the subscriptions' link)."""
+    profile = _get_profile(store, user, name, change=True)
+    return templates.TemplateResponse(request, "profile_delete.html", {
+        "profile": profile, "following": _following(session, name)})
+
+
 @router.post("/profiles/{name}/delete", include_in_schema=False)
-def delete_profile(name: str, user: CurrentUser, store: Store) -> Response:
+async def delete_profile(request: Request, name: str, user: CurrentUser, store: Store) -> Response:
+    """Delete once confirmed (`confirm=yes` from the confirmation page); else go to that page."""
     _get_profile(store, user, name, change=True)
+    if (await _form(request)).get("confirm") != "yes":
+        return RedirectResponse(f"/profiles/{quote(name)}/delete", status_code=303)
     store.delete_profile(name)
-    return RedirectResponse("/profiles", status_code=303)
+    return RedirectResponse("/profiles?deleted=" + quote(name), status_code=303)

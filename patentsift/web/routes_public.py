@@ -25,7 +25,6 @@ from distribution.feedback import FeedbackError, reader_item, reader_judgements,
 from index.base import Index
 from patentsift.web.auth import subscriber_from_token
 from patentsift.web.deps import get_index, get_session, templates
-from patentsift.web.i18n import register_strings
 from patentsift.web.routes_profiles import Store
 from patentsift.web.security import csrf_exempt
 from subscribers import service
@@ -35,32 +34,6 @@ from subscribers.tokens import InvalidToken, make_token, read_feedback_token, re
 
 router = APIRouter()
 DbSession = Annotated[Session, Depends(get_session)]
-
-register_strings({
-    "subs.status": {"en": "Status", "zh": "状态"},
-    "subs.pause": {"en": "Pause", "zh": "暂停"},
-    "subs.resume": {"en": "Resume", "zh": "恢复"},
-    "subs.unsubscribe": {"en": "Unsubscribe", "zh": "退订"},
-    "subs.confirm": {"en": "Confirm subscription", "zh": "确认订阅"},
-    "manage.title": {"en": "Your subscription", "zh": "您的订阅"},
-    "manage.done": {"en": "Saved.", "zh": "已保存。"},
-    "manage.left": {"en": "You are unsubscribed and will receive no more digests.",
-                    "zh": "您已退订，将不再收到快讯。"},
-    "manage.confirmed": {"en": "Thank you: your subscription is active. The first digest comes at the start of "
-                                "the next period.",
-                         "zh": "谢谢！您的订阅已生效，第一期快讯将在下一个周期开始时发送。"},
-    "unsubscribe.title": {"en": "Unsubscribe", "zh": "退订"},
-    "unsubscribe.ask": {"en": "Press the button to stop receiving these digests.",
-                        "zh": "点击下面的按钮，即可不再接收这些快讯。"},
-    "feedback.title": {"en": "Was this publication relevant?", "zh": "这件专利对您有用吗？"},
-    "feedback.relevant": {"en": "Relevant", "zh": "相关"},
-    "feedback.not_relevant": {"en": "Not relevant", "zh": "不相关"},
-    "feedback.record": {"en": "Send my answer", "zh": "提交我的反馈"},
-    "feedback.thanks": {"en": "Thank you: your answer was recorded and will improve the next digests.",
-                        "zh": "谢谢！您的反馈已记录，将用于改进后续推送。"},
-    "feedback.already": {"en": "Your answer was recorded already.", "zh": "您的反馈此前已记录。"},
-    "feedback.you_said": {"en": "Your answer", "zh": "您的反馈"},
-})  # the status.* strings are registered by routes_subscriptions
 
 
 def _secret(request: Request) -> str:
@@ -196,3 +169,9 @@ def feedback(request: Request, session: DbSession, store: Store, index: Annotate
         raise HTTPException(404, str(exc)) from None
     return _feedback_page(request, session, index, token,
                           message="feedback.thanks" if changed else "feedback.already")
+
+
+# --- a profile's Atom feed (signed URL, like the links above): routes_feeds.py, served with these routes --------
+from patentsift.web.routes_feeds import router as _feeds_router  # noqa: E402
+
+router.include_router(_feeds_router)

@@ -1,17 +1,19 @@
-"""Work-account reports for a period: figures per outlet and organization with monthly SVG charts, CSV download.
+"""Work-account reports for a period: figures per outlet and organization with monthly charts (pygal SVG images
+from /reports/charts/{measure}.svg, the same charts as the CLI's HTML report), CSV download.
 Staff see their own outlet's report; an administrator sees every outlet's, or one."""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Annotated
+from typing import Annotated, Literal
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
-from markupsafe import Markup
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
+from distribution.charts import measure_chart
 from distribution.reports import (
     LABELS,
     MEASURES,
@@ -19,37 +21,15 @@ from distribution.reports import (
     build_report,
     csv_text,
     figures_dict,
-    svg_bar_chart,
 )
 from patentsift.web.auth import CurrentUser
-from patentsift.web.deps import get_session, templates
-from patentsift.web.i18n import register_strings
+from patentsift.web.deps import get_session, language, templates
+from patentsift.web.i18n import translate
 from subscribers.models import Outlet, StaffUser
 
 router = APIRouter()
 DbSession = Annotated[Session, Depends(get_session)]
 MAX_DAYS = 3660
-
-register_strings({
-    "nav.reports": {"en": "Reports", "zh": "工作报表"},
-    "reports.title": {"en": "Work account", "zh": "工作报表"},
-    "reports.start": {"en": "From", "zh": "开始日期"},
-    "reports.end": {"en": "To", "zh": "结束日期"},
-    "reports.outlet": {"en": "Outlet", "zh": "服务网点"},
-    "reports.all": {"en": "All outlets", "zh": "全部网点"},
-    "reports.show": {"en": "Show", "zh": "查看"},
-    "reports.csv": {"en": "Download CSV", "zh": "下载 CSV"},
-    "reports.level": {"en": "Level", "zh": "层级"},
-    "reports.organization": {"en": "Organization", "zh": "企业"},
-    "reports.monthly": {"en": "By month", "zh": "按月"},
-    "reports.total": {"en": "total", "zh": "合计"},
-    "measure.harvested": {"en": "Documents harvested", "zh": "采集文献"},
-    "measure.matches": {"en": "Matches", "zh": "匹配"},
-    "measure.selected": {"en": "Items selected", "zh": "入选条目"},
-    "measure.sent": {"en": "Digests sent", "zh": "已发送快讯"},
-    "measure.failed": {"en": "Digests failed", "zh": "发送失败"},
-    "measure.unsubscribes": {"en": "Unsubscribes", "zh": "退订"},
-})
 
 
 def _period(start: date | None, end: date | None) -> tuple[date, date]:
@@ -123,19 +103,36 @@ def api_report(request: Request, user: CurrentUser, session: DbSession, start: d
                      monthly={k: FiguresOut.model_validate(figures_dict(v)) for k, v in r.monthly.items()})
 
 
+def _query(r: Report, outlet_id: int | None) -> str:
+    params: dict[str, object] = {"start": r.start, "end": r.end}
+    if outlet_id is not None:
+        params["outlet_id"] = outlet_id
+    return urlencode(params)
+
+
 @router.get("/reports", include_in_schema=False)
 def reports_page(request: Request, user: CurrentUser, session: DbSession, start: date | None = None,
                  end: date | None = None, outlet_id: int | None = None) -> Response:
-    from patentsift.web.deps import language
-    from patentsift.web.i18n import translate
-
     r = _report(request, session, user, start, end, outlet_id)
     lang = language(request)
-    charts = [Markup(svg_bar_chart(translate(f"measure.{m}", lang) or LABELS[m],
-                                   [(k, getattr(v, m) or 0) for k, v in r.monthly.items()])) for m in MEASURES]
+    query = _query(r, outlet_id)
+    charts = [(m, translate(f"measure.{m}", lang), f"/reports/charts/{m}.svg?{query}&lang={lang}") for m in MEASURES]
     outlets = list(session.query(Outlet).order_by(Outlet.name)) if user.role == "admin" else []
     return templates.TemplateResponse(request, "reports.html", {
         "report": r, "measures": MEASURES, "charts": charts, "outlets": outlets, "outlet_id": outlet_id})
+
+
+@router.get("/reports/charts/{measure}.svg", include_in_schema=False)
+def report_chart(request: Request, measure: Literal["harvested", "matches", "selected", "sent", "failed",
+                                                    "unsubscribes"],
+                 user: CurrentUser, session: DbSession, start: date | None = None, end: date | None = None,
+                 outlet_id: int | None = None, lang: Literal["zh", "en"] | None = None) -> Response:
+    """One measure's chart by month (pygal SVG, no script), for an <img> on the report page; the same outlet
+    scoping as the page."""
+    r = _report(request, session, user, start, end, outlet_id)
+    title = translate(f"measure.{measure}", lang or language(request)) or LABELS[measure]
+    return Response(measure_chart(r, measure, title), media_type="image/svg+xml; charset=utf-8",
+                    headers={"Cache-Control": "private, max-age=60"})
 
 
 @router.get("/reports.csv", include_in_schema=False)

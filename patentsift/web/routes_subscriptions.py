@@ -4,6 +4,7 @@ subscriber's own pages (signed links, no login) are in routes_public.py."""
 
 from __future__ import annotations
 
+import zoneinfo
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -19,6 +20,7 @@ from distribution.delivery import SmtpSettings
 from distribution.digest import Digest, build_digest
 from distribution.message import render_for
 from distribution.render import RenderedDigest
+from distribution.status import delivery_status
 from index.base import Index
 from patentsift.web.auth import (
     CurrentUser,
@@ -28,69 +30,16 @@ from patentsift.web.auth import (
     check_subscription,
     visible_outlet_ids,
 )
-from patentsift.web.deps import get_cfg, get_db, get_index, get_session, templates
-from patentsift.web.i18n import register_strings
+from patentsift.web.deps import get_cfg, get_db, get_index, get_session, language, templates
 from patentsift.web.routes_profiles import Store, visible_profiles
-from subscribers import service
-from subscribers.models import Organization, Outlet, StaffUser, Subscription
+from subscribers import editing, service
+from subscribers.models import FREQUENCIES, LANGUAGES, Organization, Outlet, StaffUser, Subscription
 from subscribers.service import SubscriberError, describe
 
 router = APIRouter()
 DbSession = Annotated[Session, Depends(get_session)]
 DIGEST_CSP = ("sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
               "frame-ancestors 'self'; base-uri 'none'; form-action 'none'")
-
-register_strings({
-    "nav.subscriptions": {"en": "Subscriptions", "zh": "订阅"},
-    "subs.title": {"en": "Organizations and subscriptions", "zh": "企业与订阅"},
-    "subs.organizations": {"en": "Organizations", "zh": "企业"},
-    "subs.new_org": {"en": "New organization", "zh": "新建企业"},
-    "subs.outlet": {"en": "Outlet", "zh": "服务网点"},
-    "subs.name": {"en": "Name", "zh": "名称"},
-    "subs.contacts": {"en": "Contacts", "zh": "联系人"},
-    "subs.new_contact": {"en": "Add contact", "zh": "添加联系人"},
-    "subs.email": {"en": "E-mail", "zh": "电子邮箱"},
-    "subs.language": {"en": "Language", "zh": "语言"},
-    "subs.timezone": {"en": "Time zone", "zh": "时区"},
-    "subs.subscriptions": {"en": "Subscriptions", "zh": "订阅"},
-    "subs.new_sub": {"en": "New subscription", "zh": "新建订阅"},
-    "subs.contact": {"en": "Contact", "zh": "联系人"},
-    "subs.profiles": {"en": "Profiles", "zh": "关注主题"},
-    "subs.frequency": {"en": "Frequency", "zh": "频率"},
-    "subs.max_items": {"en": "Max items", "zh": "最多条数"},
-    "subs.format": {"en": "Format", "zh": "格式"},
-    "subs.auto_approve": {"en": "Auto-approve above", "zh": "自动通过阈值"},
-    "subs.status": {"en": "Status", "zh": "状态"},
-    "subs.pause": {"en": "Pause", "zh": "暂停"},
-    "subs.resume": {"en": "Resume", "zh": "恢复"},
-    "subs.unsubscribe": {"en": "Unsubscribe", "zh": "退订"},
-    "subs.confirm": {"en": "Confirm subscription", "zh": "确认订阅"},
-    "subs.preview": {"en": "Digest preview", "zh": "快讯预览"},
-    "subs.add": {"en": "Add", "zh": "添加"},
-    "subs.none": {"en": "None yet.", "zh": "暂无。"},
-    "subs.created": {"en": "Subscription created; it becomes active once the contact confirms this link:",
-                     "zh": "订阅已创建；联系人确认以下链接后生效："},
-    "subs.items": {"en": "item(s)", "zh": "条"},
-    "subs.mailed": {"en": "The confirmation message was mailed to the contact.", "zh": "确认邮件已发送给联系人。"},
-    "subs.mail_error": {"en": "The confirmation message was not sent (the subscription stays pending; resend it "
-                              "once mail works):",
-                        "zh": "确认邮件未能发送（订阅仍待确认，邮件恢复后请重新发送）："},
-    "subs.resend": {"en": "Resend confirmation", "zh": "重发确认邮件"},
-    "subs.unflag": {"en": "Un-flag", "zh": "解除标记"},
-    "subs.unflagged": {"en": "The contact is un-flagged: digests go to it again from the next run.",
-                       "zh": "已解除该联系人的标记，下次运行起将恢复推送。"},
-    "subs.send_when_empty": {"en": "Send even when there is nothing new", "zh": "无新内容时也发送"},
-    "subs.identity": {"en": "How digests present the outlet", "zh": "快讯中的网点信息"},
-    "subs.sender_name": {"en": "Sender name (From)", "zh": "发件人名称"},
-    "subs.contact_address": {"en": "Contact address (footer)", "zh": "联系方式（页脚）"},
-    "subs.footer_note": {"en": "Footer note", "zh": "页脚附注"},
-    "subs.save": {"en": "Save", "zh": "保存"},
-    "subs.subject": {"en": "Subject", "zh": "主题"},
-    "status.pending": {"en": "waiting for confirmation", "zh": "待确认"},
-    "status.active": {"en": "active", "zh": "生效中"},
-    "status.paused": {"en": "paused", "zh": "已暂停"},
-    "status.unsubscribed": {"en": "unsubscribed", "zh": "已退订"},
-})
 
 
 def _secret(request: Request) -> str:
@@ -158,6 +107,10 @@ def _create_subscription(request: Request, db: Database, store: Any, user: Staff
     with db.begin() as session:
         check_contact(session, user, contact_id)
         _check_profiles(store, user, profiles)
+        dup = editing.find_duplicate(session, contact_id, profiles)
+        if dup is not None:
+            raise HTTPException(409, f"this contact already has subscription #{dup.id} to the same profile(s) "
+                                     f"({', '.join(dup.profile_names)}): change that one instead")
         try:
             sub, _ = service.subscribe(session, _secret(request), contact_id, profiles, frequency=frequency,
                                        max_items=max_items, format=fmt, auto_approve_above=auto_approve_above,
@@ -311,16 +264,53 @@ def api_digest_preview(request: Request, sub_id: int, user: CurrentUser, session
 
 
 # --- staff pages ------------------------------------------------------------------------------------------------
+TIMEZONES = sorted(zoneinfo.available_timezones())
+
+
+def _page_context(request: Request, session: Session, user: StaffUser, store: Any) -> dict[str, Any]:
+    """What the subscriptions page lists: organizations, subscriptions with their frequency in words and
+    delivery status, the profiles and outlets the user may choose."""
+    outlets = list(session.scalars(select(Outlet).order_by(Outlet.name))) if user.role == "admin" else []
+    subs = _subscriptions(session, user)
+    lang = language(request)
+    return {"organizations": _organizations(session, user), "subscriptions": subs,
+            "profiles": [p.name for p in visible_profiles(store, user)], "outlets": outlets,
+            "identity_outlets": outlets or [session.get(Outlet, user.outlet_id)],
+            "delivery": delivery_status(session, subs, datetime.now(UTC)),
+            "in_words": {sub.id: editing.describe_frequency(sub.frequency, lang) for sub in subs},
+            "frequencies": FREQUENCIES, "timezones": TIMEZONES, "contact_languages": LANGUAGES,
+            "errors": {}, "form": {}}
+
+
 @router.get("/subscriptions", include_in_schema=False)
 def subscriptions_page(request: Request, user: CurrentUser, session: DbSession, store: Store,
                        confirm_url: str | None = None, mailed: int | None = None,
-                       mail_error: str | None = None, unflagged: int | None = None) -> Response:
-    outlets = list(session.scalars(select(Outlet).order_by(Outlet.name))) if user.role == "admin" else []
+                       mail_error: str | None = None, unflagged: int | None = None,
+                       saved: int | None = None) -> Response:
     return templates.TemplateResponse(request, "subscriptions.html", {
-        "organizations": _organizations(session, user), "subscriptions": _subscriptions(session, user),
-        "profiles": [p.name for p in visible_profiles(store, user)], "outlets": outlets,
-        "identity_outlets": outlets or [session.get(Outlet, user.outlet_id)],
-        "confirm_url": confirm_url, "mailed": mailed, "mail_error": mail_error, "unflagged": unflagged})
+        **_page_context(request, session, user, store),
+        "confirm_url": confirm_url, "mailed": mailed, "mail_error": mail_error, "unflagged": unflagged,
+        "saved": saved})
+
+
+async def _form_fields(request: Request) -> tuple[dict[str, str], list[str]]:
+    """A posted form's single values, and its (multiple) `profiles`."""
+    form = await request.form()
+    return ({k: v for k, v in form.items() if isinstance(v, str)},
+            [v for v in form.getlist("profiles") if isinstance(v, str)])
+
+
+def _form_change(form: dict[str, str], profiles: list[str], language_: str, timezone: str) -> editing.SubscriptionChange:
+    frequency = form.get("frequency", "weekly").strip()
+    return editing.SubscriptionChange(
+        profiles=profiles, frequency=frequency, cron=form.get("cron", ""), max_items=form.get("max_items", "20"),
+        format=form.get("format", "html"), language=form.get("contact_language", language_),
+        timezone=form.get("timezone", timezone), auto_approve_above=form.get("auto_approve_above", ""),
+        send_when_empty=form.get("send_when_empty", "") in ("true", "on", "1"))
+
+
+def _form_echo(form: dict[str, str], profiles: list[str]) -> dict[str, Any]:
+    return {**form, "profiles": profiles}
 
 
 @router.post("/outlets/{outlet_id}/identity", include_in_schema=False)
@@ -370,21 +360,98 @@ def add_contact(org_id: int, user: CurrentUser, session: DbSession, email: Annot
 
 
 @router.post("/subscriptions", include_in_schema=False)
-def create_subscription(request: Request, user: CurrentUser, store: Store,
-                        db: Annotated[Database, Depends(get_db)],
-                        contact_id: Annotated[int, Form()], profiles: Annotated[list[str], Form()],
-                        frequency: Annotated[str, Form()] = "weekly", max_items: Annotated[int, Form()] = 20,
-                        format: Annotated[Literal["html", "text"], Form()] = "html",
+def create_subscription(request: Request, user: CurrentUser, store: Store, db: Annotated[Database, Depends(get_db)],
+                        profiles: Annotated[list[str] | None, Form()] = None, contact_id: Annotated[str, Form()] = "",
+                        frequency: Annotated[str, Form()] = "weekly", cron: Annotated[str, Form()] = "",
+                        max_items: Annotated[str, Form()] = "20", format: Annotated[str, Form()] = "html",
                         auto_approve_above: Annotated[str, Form()] = "",
-                        send_when_empty: Annotated[bool, Form()] = False) -> Response:
+                        send_when_empty: Annotated[str, Form()] = "") -> Response:
+    """A new subscription from the form; every problem is shown next to its field at once (422). A plain def:
+    the confirmation mail runs its own event loop."""
+    form = {"contact_id": contact_id, "frequency": frequency, "cron": cron, "max_items": max_items,
+            "format": format, "auto_approve_above": auto_approve_above, "send_when_empty": send_when_empty}
+    profiles = profiles or []
+    errors: dict[str, list[str]] = {}
+    cid: int | None = None
     try:
-        auto = float(auto_approve_above) if auto_approve_above.strip() else None
+        cid = int(contact_id)
     except ValueError:
-        raise HTTPException(422, f"auto-approve must be a score between 0 and 1, not {auto_approve_above!r}") \
-            from None
-    described, url, error = _create_subscription(request, db, store, user, contact_id, profiles, frequency,
-                                                 max_items, format, auto, send_when_empty)
+        errors["contact_id"] = ["choose a contact"]
+    if cid is not None:
+        with db.begin() as session:
+            contact = check_contact(session, user, cid)
+            checked = editing.check_change(session, _form_change(form, profiles, contact.language, contact.timezone),
+                                           contact_id=contact.id, outlet_id=contact.organization.outlet_id)
+            errors.update(checked.errors)
+    if errors or cid is None:
+        with db.begin() as session:
+            return templates.TemplateResponse(request, "subscriptions.html", {
+                **_page_context(request, session, user, store), "errors": errors,
+                "form": _form_echo(form, profiles)}, status_code=422)
+    v = checked.values
+    described, url, error = _create_subscription(
+        request, db, store, user, cid, list(v["profile_names"]), str(v["frequency"]),  # type: ignore[call-overload]
+        int(v["max_items"]), str(v["format"]), v["auto_approve_above"], bool(v["send_when_empty"]))  # type: ignore[call-overload, arg-type]
     return _after_mail(described["id"], error, url)
+
+
+def _edit_page(request: Request, session: Session, user: StaffUser, store: Any, sub: Subscription,
+               form: dict[str, Any] | None = None, errors: dict[str, list[str]] | None = None,
+               status: int = 200) -> Response:
+    c = sub.contact
+    freq = sub.frequency
+    current = {"profiles": sub.profile_names, "frequency": freq if freq in FREQUENCIES else "cron",
+               "cron": "" if freq in FREQUENCIES else freq, "max_items": str(sub.max_items), "format": sub.format,
+               "contact_language": c.language, "timezone": c.timezone,
+               "auto_approve_above": "" if sub.auto_approve_above is None else str(sub.auto_approve_above),
+               "send_when_empty": "true" if sub.send_when_empty else ""}
+    now = datetime.now(UTC)
+    profiles = [p.name for p in visible_profiles(store, user)]
+    profiles += [p for p in sub.profile_names if p not in profiles]
+    return templates.TemplateResponse(request, "subscription_edit.html", {
+        "sub": sub, "form": form or current, "errors": errors or {}, "profiles": profiles,
+        "frequencies": FREQUENCIES, "timezones": TIMEZONES, "contact_languages": LANGUAGES,
+        "in_words": editing.describe_frequency(freq, language(request)),
+        "delivery": delivery_status(session, [sub], now)[sub.id]}, status_code=status)
+
+
+@router.get("/subscriptions/{sub_id}/edit", include_in_schema=False)
+def edit_subscription_page(request: Request, sub_id: int, user: CurrentUser, session: DbSession,
+                           store: Store) -> Response:
+    return _edit_page(request, session, user, store, check_subscription(session, user, sub_id))
+
+
+@router.post("/subscriptions/{sub_id}/edit", include_in_schema=False)
+async def edit_subscription(request: Request, sub_id: int, user: CurrentUser, session: DbSession,
+                            store: Store) -> Response:
+    """Save the form: all fields checked at once (422 with every problem next to its field), duplicates refused."""
+    sub = check_subscription(session, user, sub_id)
+    form, profiles = await _form_fields(request)
+    c = sub.contact
+    checked = editing.check_change(session, _form_change(form, profiles, c.language, c.timezone), contact_id=c.id,
+                                   outlet_id=c.organization.outlet_id, subscription_id=sub.id)
+    if checked.errors:
+        return _edit_page(request, session, user, store, sub, _form_echo(form, profiles), checked.errors, 422)
+    editing.apply_change(session, sub, checked)
+    return RedirectResponse(f"/subscriptions?saved={sub.id}#sub-{sub.id}", status_code=303)
+
+
+class FrequencyWordsOut(BaseModel):
+    frequency: str
+    valid: bool
+    words: str
+
+
+@router.get("/api/frequency/words", response_model=FrequencyWordsOut, tags=["subscriptions"])
+def api_frequency_words(request: Request, user: CurrentUser, frequency: str,
+                        lang: Literal["zh", "en"] | None = None) -> FrequencyWordsOut:
+    """A frequency (daily, weekly, monthly or a cron expression) in words, in `lang` (default: the UI's)."""
+    try:
+        value = service.check_frequency(frequency)
+    except SubscriberError as exc:
+        return FrequencyWordsOut(frequency=frequency, valid=False, words=str(exc))
+    return FrequencyWordsOut(frequency=value, valid=True,
+                             words=editing.describe_frequency(value, lang or language(request)))
 
 
 @router.post("/subscriptions/{sub_id}/confirmation/resend", include_in_schema=False)

@@ -7,6 +7,7 @@ Screenshots go to $PATENTSIFT_ARTIFACTS/e2e, else <tmp>/patentsift-artifacts/e2e
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -52,26 +53,35 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def live_server(world: World) -> Iterator[str]:
-    """The real app (create_app on the seeded world) served by uvicorn in a thread; yields its base URL."""
+@contextlib.contextmanager
+def serve_app(cfg: Any, name: str = "e2e-uvicorn") -> Iterator[str]:
+    """The real app (create_app on `cfg`) served by uvicorn in a thread; yields its base URL."""
     import uvicorn
 
     from patentsift.web.app import create_app
 
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(world.cfg), host="127.0.0.1", port=port,
+    server = uvicorn.Server(uvicorn.Config(create_app(cfg), host="127.0.0.1", port=port,
                                            log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, name="e2e-uvicorn", daemon=True)
+    thread = threading.Thread(target=server.run, name=name, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def live_server(world: World) -> Iterator[str]:
+    """The app on the seeded world; yields its base URL."""
+    with serve_app(world.cfg) as url:
+        yield url
 
 
 @pytest.fixture(scope="package")  # torn down after tests/e2e: its event loop must not outlive them
@@ -112,12 +122,32 @@ def shot(artifacts: Path, request: pytest.FixtureRequest) -> Callable[[Any, str]
     return save
 
 
-@pytest.fixture
-def staff_page(page: Any) -> Any:
-    """`page`, logged in as the seeded staff user (through the login form) and on the search page."""
+MOBILE = {"width": 390, "height": 844}
+
+
+def login(page: Any) -> None:
+    """Log in as the seeded staff user through the login form (lands on the search page)."""
     page.goto("/login")
     page.fill("input[name=email]", EMAIL)
     page.fill("input[name=password]", PASSWORD)
     page.click("form[action='/login'] button[type=submit]")
     page.wait_for_url("**/search")
+
+
+@pytest.fixture
+def staff_page(page: Any) -> Any:
+    """`page`, logged in as the seeded staff user (through the login form) and on the search page."""
+    login(page)
     return page
+
+
+@pytest.fixture
+def mobile_page(browser: Any, live_server: str) -> Iterator[Any]:
+    """A phone-sized page (390 x 844, touch), logged in as the seeded staff user."""
+    context = browser.new_context(base_url=live_server, locale="en-US", viewport=MOBILE, device_scale_factor=2,
+                                  is_mobile=True, has_touch=True)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    login(page)
+    yield page
+    context.close()

@@ -8,40 +8,20 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.world import EMAIL, PASSWORD, STAFF_NAME
+from tests.e2e.conftest import MOBILE
+from tests.e2e.world import EMAIL, STAFF_NAME
 
 Shot = Callable[[Any, str], Path]
-MOBILE = {"width": 390, "height": 844}
 AREAS = {"search": "/search", "curation": "/curation", "profiles": "/profiles", "directory": "/organizations",
          "subscriptions": "/subscriptions", "reports": "/reports"}
 OUTLET, ORGANIZATION, CONTACT = "East outlet", "Acme Apparel", "buyer@acme.example"
-
-
-def _login(page: Any) -> None:
-    page.goto("/login")
-    page.fill("input[name=email]", EMAIL)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("form[action='/login'] button[type=submit]")
-    page.wait_for_url("**/search")
-
-
-@pytest.fixture
-def mobile_page(browser: Any, live_server: str) -> Iterator[Any]:
-    """A phone-sized page (390 x 844, touch), logged in as the seeded staff user."""
-    context = browser.new_context(base_url=live_server, locale="en-US", viewport=MOBILE, device_scale_factor=2,
-                                  is_mobile=True, has_touch=True)
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    _login(page)
-    yield page
-    context.close()
 
 
 def _first_document(page: Any) -> str:

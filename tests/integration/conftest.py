@@ -1,3 +1,5 @@
-"""Integration fixtures: the Elasticsearch node (es_url)."""
+"""Integration fixtures: the Elasticsearch node (es_url) and the web app's test site (docs, site_template, site,
+client; tests/integration/web_site.py)."""
 
 from tests.integration.es_support import es_url  # noqa: F401 - registers the fixture
+from tests.integration.web_site import client, docs, site, site_template  # noqa: F401 - registers the fixtures
