@@ -11,6 +11,7 @@ import pygal
 from lxml import etree
 from pygal.style import Style
 
+from distribution.i18n import DEFAULT_LANGUAGE, translate
 from distribution.reports import LABELS, MEASURES, Report
 
 _STYLE = Style(background="white", plot_background="white", foreground="#222", foreground_strong="#222",
@@ -48,14 +49,17 @@ def report_charts(report: Report, title: Callable[[str], str] = LABELS.__getitem
     return [(m, measure_chart(report, m, title(m))) for m in MEASURES]
 
 
-def render_html(report: Report) -> str:
-    """The CLI's HTML report (distribution/templates/report.html) with the pygal charts inline."""
+def render_html(report: Report, lang: str = DEFAULT_LANGUAGE) -> str:
+    """The CLI's HTML report (distribution/templates/report.html) in `lang` ('en' or 'zh'), with the pygal charts
+    inline, titled in the same language."""
     from jinja2 import Environment, FileSystemLoader, select_autoescape
     from markupsafe import Markup
 
     env = Environment(loader=FileSystemLoader(Path(__file__).with_name("templates")),
                       autoescape=select_autoescape(["html"]))
+    charts = report_charts(report, lambda m: translate(f"measure.{m}", lang))
     return env.get_template("report.html").render(
-        report=report, measures=MEASURES, labels=LABELS, charts=[Markup(svg) for _, svg in report_charts(report)],
+        report=report, measures=MEASURES, charts=[Markup(svg) for _, svg in charts], lang=lang,
+        t=lambda key, **values: translate(key, lang, **values),
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         value=lambda figs, m: "" if getattr(figs, m) is None else getattr(figs, m))

@@ -1,9 +1,10 @@
 """Work-account reports: per outlet and per organization, for a period, what the service did.
 
 Figures: documents harvested (HarvestState: the documents stored by files finished in the period, each
-publication once, skipped content left out; shared by every outlet, so on the total row only), matches (matching store: matches of the profiles an organization's subscriptions follow),
-items selected (approved review items), digests sent and failed (deliveries), unsubscribes (consent events).
-Monthly series go into server-side SVG bar charts; CSV through the csv module, HTML through Jinja2.
+publication once, skipped content left out; shared by every outlet, so on the total row only), matches
+(matching store: matches of the profiles an organization's subscriptions follow), items selected (approved review
+items), digests sent and failed (deliveries), unsubscribes (consent events). CSV through the csv module; the
+monthly charts and the HTML page in distribution/charts.py.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import csv
 import io
 import sqlite3
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -233,52 +233,6 @@ def write_csv(report: Report, path: Path) -> None:
     """One row per total/outlet/organization, then one per month."""
     with open(path, "w", newline="", encoding="utf-8") as fh:
         csv.writer(fh).writerows(csv_rows(report))
-
-
-def svg_bar_chart(title: str, points: Iterable[tuple[str, int]], *, width: int = 480, height: int = 200) -> str:
-    """A bar chart as inline SVG (no script): one labelled bar per (label, value)."""
-    from markupsafe import escape
-
-    pts = list(points)
-    top = max([v for _, v in pts] + [1])
-    pad_l, pad_b, pad_t = 36, 28, 24
-    plot_w, plot_h = width - pad_l - 8, height - pad_b - pad_t
-    step = plot_w / max(len(pts), 1)
-    bar = max(step * 0.7, 1.0)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">',
-             f'<text x="{pad_l}" y="16" font-size="13" font-family="sans-serif">{escape(title)}</text>',
-             f'<line x1="{pad_l}" y1="{pad_t + plot_h}" x2="{width - 8}" y2="{pad_t + plot_h}" stroke="#999"/>',
-             f'<text x="{pad_l - 4}" y="{pad_t + 4}" font-size="10" text-anchor="end" '
-             f'font-family="sans-serif">{top}</text>']
-    for i, (label, value) in enumerate(pts):
-        h = plot_h * value / top
-        x = pad_l + i * step + (step - bar) / 2
-        y = pad_t + plot_h - h
-        parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{h:.1f}" fill="#3b6ea5">'
-                     f'<title>{escape(label)}: {value}</title></rect>')
-        if value:
-            parts.append(f'<text x="{x + bar / 2:.1f}" y="{y - 3:.1f}" font-size="10" text-anchor="middle" '
-                         f'font-family="sans-serif">{value}</text>')
-        parts.append(f'<text x="{x + bar / 2:.1f}" y="{height - 10}" font-size="10" text-anchor="middle" '
-                     f'font-family="sans-serif">{escape(label)}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def render_html(report: Report) -> str:
-    """The report page: tables and one server-side SVG bar chart per measure (per month)."""
-    from jinja2 import Environment, FileSystemLoader, select_autoescape
-    from markupsafe import Markup
-
-    env = Environment(loader=FileSystemLoader(Path(__file__).with_name("templates")),
-                      autoescape=select_autoescape(["html"]))
-    charts = [Markup(svg_bar_chart(LABELS[m], [(k, getattr(v, m) or 0) for k, v in report.monthly.items()]))
-              for m in MEASURES]
-    return env.get_template("report.html").render(
-        report=report, measures=MEASURES, labels=LABELS, charts=charts,
-        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        value=lambda figs, m: "" if getattr(figs, m) is None else getattr(figs, m))
 
 
 def figures_dict(figs: Figures) -> dict[str, int | None]:

@@ -75,15 +75,19 @@ def report(
     csv_path: Annotated[Path | None, typer.Option("--csv", help="Write the figures as CSV.")] = None,
     html_path: Annotated[Path | None, typer.Option("--html", help="Write an HTML report with SVG charts (the web "
                                                                   "report's charts).")] = None,
+    lang: Annotated[str, typer.Option("--lang", help="Language of the HTML report: en or zh.")] = "en",
 ) -> None:
     """Work account for a period: harvested, matches, selected, digests sent/failed, unsubscribes."""
     from distribution.charts import render_html
+    from distribution.i18n import LANGUAGES
     from distribution.reports import MEASURES, UnknownOutlet, build_report, write_csv
 
     shell = _shell()
     start, end = _day(from_, "--from"), _day(to, "--to")
     if end < start:
         raise shell.fail("--to is before --from", 2)
+    if lang not in LANGUAGES:
+        raise shell.fail(f"unknown --lang {lang!r}: use one of {', '.join(LANGUAGES)}", 2)
     cfg = shell.STATE.cfg
     with shell.STATE.system.database.begin() as session:
         try:
@@ -93,7 +97,7 @@ def report(
     if csv_path:
         write_csv(rep, csv_path)
     if html_path:
-        html_path.write_text(render_html(rep), encoding="utf-8")
+        html_path.write_text(render_html(rep, lang), encoding="utf-8")
     shell.console.print("level         name                          " + " ".join(f"{m:>12}" for m in MEASURES))
     for row in rep.rows:
         name = row.organization or row.outlet or "all"

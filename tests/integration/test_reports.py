@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
+from distribution.charts import bar_chart_svg, render_html
 from distribution.models import Delivery, ReviewItem
-from distribution.reports import UnknownOutlet, build_report, render_html, svg_bar_chart, write_csv
+from distribution.reports import UnknownOutlet, build_report, write_csv
 from harvest.state import HarvestState
 from matching.store import MatchRow, NewMatch
 from patentsift.config import Config
@@ -123,11 +124,13 @@ def test_one_outlet_csv_and_html(world: dict, tmp_path: Path) -> None:
     assert (cyan["matches"], cyan["sent"], cyan["harvested"]) == ("7", "2", "")
     assert [r["month"] for r in rows if r["level"] == "month"] == ["2026-01", "2026-02", "2026-03"]
     page = render_html(rep)
-    assert page.count("<svg") == 6 and "<script" not in page and "http" not in page.replace(
-        'xmlns="http://www.w3.org/2000/svg"', "")
-    assert "Cyan" in page and "<title>2026-02: 120</title>" in page
+    assert page.count("<svg") == 6 and "<script" not in page
+    assert "Cyan" in page and "Digests sent" in page and '<html lang="en">' in page
+    zh = render_html(rep, "zh")
+    assert '<html lang="zh">' in zh and "工作报表" in zh and "已发送快讯" in zh and "Digests sent" not in zh
+    assert "统计期间 2026-01-01 至 2026-03-31" in zh and zh.count("<svg") == 6
 
 
 def test_svg_escapes_labels() -> None:
-    svg = svg_bar_chart("a<b", [("<x>", 3), ("y", 0)])
-    assert "a&lt;b" in svg and "&lt;x&gt;" in svg and svg.count("<rect") == 2
+    svg = bar_chart_svg("a<b", [("<x>", 3), ("y", 0)])
+    assert "a&lt;b" in svg and "&lt;x&gt;" in svg and "<x>" not in svg and "<script" not in svg

@@ -254,3 +254,9 @@ def test_cli_search_sort_and_html_report(site: Site, tmp_path: Path) -> None:
     assert rep.returncode == 0, rep.stderr
     text = html.read_text(encoding="utf-8")
     assert text.count("<svg") == 6 and "<script" not in text and "Digests sent" in text
+    rep = run(data_dir, "report", "--from", "2020-01-01", "--to", "2030-12-31", "--html", str(html), "--lang", "zh",
+              env=env)
+    assert rep.returncode == 0, rep.stderr
+    assert "已发送快讯" in html.read_text(encoding="utf-8")
+    bad = run(data_dir, "report", "--from", "2020-01-01", "--to", "2030-12-31", "--lang", "fr", env=env)
+    assert bad.returncode == 2 and "unknown --lang" in bad.stderr + bad.stdout
