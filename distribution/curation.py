@@ -150,10 +150,12 @@ def decide_event(session: Session, item_ids: Iterable[int], action: str, who: st
             item.pinned = action == "pin"
         if note is not None:
             item.note = note or None
-    event = record_event(session, who, now, action, ids, detail)
     if match_store is not None and action in _FEEDBACK:
-        for match_id in dict.fromkeys(i.match_id for i in items):
-            match_store.add_feedback(match_id, _FEEDBACK[action], source="curator", session=session)
+        judged = {str(match_id): match_store.judge(match_id, _FEEDBACK[action], source="curator", session=session)
+                  for match_id in dict.fromkeys(i.match_id for i in items)}
+        if undoable:
+            detail["feedback"] = judged  # match id -> judgement id, withdrawn again by `undo`
+    event = record_event(session, who, now, action, ids, detail)
     session.flush()
     return items, event
 
@@ -166,7 +168,8 @@ def _state(item: ReviewItem) -> dict[str, Any]:
 def undo(session: Session, event_id: int, who: str, *, match_store: MatchStore | None = None,
          now: datetime | None = None) -> tuple[list[ReviewItem], AuditEvent]:
     """Restore the items an undoable decision touched to their state before it (items mailed since keep theirs),
-    recorded as an 'undo' audit event; a restored approval or rejection is fed back to matching again."""
+    recorded as an 'undo' audit event. The curator feedback the decision gave matching is withdrawn (an approval
+    undone no longer teaches the profile), and a restored approval or rejection is fed back again."""
     event = session.get(AuditEvent, event_id)
     before: dict[str, dict[str, Any]] = (event.detail or {}).get("before") or {} if event is not None else {}
     if event is None or not before:
@@ -179,6 +182,9 @@ def undo(session: Session, event_id: int, who: str, *, match_store: MatchStore |
     ids = [int(i) for i in before if int(i) not in sent]
     items = _items(session, ids) if ids else []
     now = now or datetime.now(UTC)
+    if match_store is not None and (judged := (event.detail or {}).get("feedback")):
+        kept = {i.match_id for i in _items(session, sorted(sent))} if sent else set()  # mailed since: judged stays
+        match_store.withdraw_feedback([f for m, f in judged.items() if int(m) not in kept], session=session)
     for item in items:
         old = before[str(item.id)]
         item.status, item.decided_by, item.pinned, item.note = (old["status"], old["decided_by"], old["pinned"],

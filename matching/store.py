@@ -293,16 +293,39 @@ class MatchStore:
     def add_feedback(self, match_id: int, relevant: bool, source: str = "subscriber", session: Session | None = None) -> StoredMatch:
         """Record a judgement on a match (the latest one per match counts) and invalidate the adapted vector."""
         with self._tx(session) as s:
+            self.judge(match_id, relevant, source, s)
+            return self.match(match_id, s)
+
+    def judge(self, match_id: int, relevant: bool, source: str = "subscriber", session: Session | None = None) -> int:
+        """`add_feedback` returning the judgement's id (for `withdraw_feedback`)."""
+        with self._tx(session) as s:
             m = s.get(MatchRow, match_id)
             if m is None:
                 raise UnknownMatch(match_id)
-            s.add(FeedbackRow(match_id=m.id, profile_id=m.profile_id, doc_id=m.doc_id, relevant=relevant,
-                              source=source))
-            p = s.get(ProfileRow, m.profile_id)
-            assert p is not None
-            p.vector, p.calibration = None, None
+            row = FeedbackRow(match_id=m.id, profile_id=m.profile_id, doc_id=m.doc_id, relevant=relevant,
+                              source=source)
+            s.add(row)
+            self._forget_adaptation(s, m.profile_id)
             s.flush()
-            return self.match(match_id, s)
+            return row.id
+
+    def withdraw_feedback(self, feedback_ids: Collection[int], session: Session | None = None) -> int:
+        """Delete these judgements (an undone decision's): the match's earlier judgement, if any, counts again.
+        Returns how many were deleted; the profiles' adapted vectors are invalidated."""
+        with self._tx(session) as s:
+            rows = list(s.scalars(select(FeedbackRow).where(FeedbackRow.id.in_(list(feedback_ids)))))
+            for pid in {r.profile_id for r in rows}:
+                self._forget_adaptation(s, pid)
+            for r in rows:
+                s.delete(r)
+            s.flush()
+            return len(rows)
+
+    @staticmethod
+    def _forget_adaptation(s: Session, profile_id: int) -> None:
+        p = s.get(ProfileRow, profile_id)
+        assert p is not None
+        p.vector, p.calibration = None, None
 
     def feedback(self, name: str, session: Session | None = None) -> dict[str, bool]:
         """doc id -> the latest judgement for this profile."""

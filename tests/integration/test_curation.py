@@ -254,6 +254,7 @@ def test_undo_restores_the_previous_decisions_and_is_audited(world: World) -> No
         _, event = decide_event(s, ids, "approve", "alice@outlet", match_store=world.store, undoable=True)
         s.commit()
         assert {s.get(ReviewItem, i).status for i in ids} == {"approved"}
+        assert set(world.store.feedback("semis").values()) == {True}
         restored, record = undo(s, event.id, "alice@outlet", match_store=world.store)
         s.commit()
         rows = {i: s.get(ReviewItem, i) for i in ids}
@@ -261,7 +262,9 @@ def test_undo_restores_the_previous_decisions_and_is_audited(world: World) -> No
         assert rows[ids[0]].note == "off topic"
         assert all(rows[i].status == "pending" and rows[i].decided_by is None for i in ids[1:])
         assert record.action == "undo" and record.detail["undoes"] == event.id and sorted(record.item_ids) == ids
-        assert world.store.feedback("semis")[rows[ids[0]].doc_id] is False  # the rejection counts again
+        feedback = world.store.feedback("semis")
+        assert feedback[rows[ids[0]].doc_id] is False  # the rejection counts again
+        assert not {rows[i].doc_id for i in ids[1:]} & set(feedback)  # the undone approvals teach nothing
         with pytest.raises(CurationError, match="undone already"):
             undo(s, event.id, "alice@outlet")
         with pytest.raises(CurationError, match="not a decision that can be undone"):
