@@ -62,6 +62,42 @@ class FamilyGroup:
         return self.hit.document.family_id
 
 
+FAMILY_SCAN_CHUNK = 200  # documents fetched per step while collecting a page of families
+FAMILY_SCAN_LIMIT = 10_000  # documents read at the most to reach a page of families (then the page is short)
+
+
+@dataclass
+class FamilyPage:
+    """One page of the result set with one result per family: the first search's result (total documents,
+    facets), the page's groups, and whether more families follow."""
+
+    result: SearchResult
+    groups: list[FamilyGroup]
+    more: bool
+
+
+def family_page(index: Index, q: str, *, offset: int = 0, size: int = 10, facets: Sequence[str] = FACETS,
+                sort: str = "relevance") -> FamilyPage:
+    """Families `offset` to `offset + size` of `q`'s results, each stood for by its best-ranked document, counted
+    over the whole result set (a family never shows again on a later page): hits are read in order with the
+    cursor, FAMILY_SCAN_CHUNK at a time, until one family past the page is seen, the results end or
+    FAMILY_SCAN_LIMIT documents were read. Each group lists its family's other members."""
+    first = run_search(index, q, limit=FAMILY_SCAN_CHUNK, facets=facets, sort=sort)
+    result, seen, order = first, set(), []
+    read = 0
+    while True:
+        for hit in result.hits:
+            key = hit.document.family_id or f"doc:{hit.id}"
+            if key not in seen:
+                seen.add(key)
+                order.append(hit)
+        read += len(result.hits)
+        if len(order) > offset + size or not result.next_cursor or not result.hits or read >= FAMILY_SCAN_LIMIT:
+            break
+        result = run_search(index, q, limit=FAMILY_SCAN_CHUNK, cursor=result.next_cursor, facets=(), sort=sort)
+    return FamilyPage(first, group_by_family(index, order[offset:offset + size]), len(order) > offset + size)
+
+
 def group_by_family(index: Index, hits: Sequence[Hit]) -> list[FamilyGroup]:
     """One group per family in page order (its best-ranked hit first); a document without a family id is a group
     of its own. Each group lists the family's other members in the index, newest first."""

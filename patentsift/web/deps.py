@@ -62,7 +62,7 @@ def _context(request: Request) -> dict[str, Any]:
     return {
         "lang": lang,
         "languages": LANGUAGES,
-        "t": lambda key: translate(key, lang),
+        "t": lambda key, **values: translate(key, lang, **values),
         "tn": lambda key, n, **values: ntranslate(key, n, lang, **values),
         "user": getattr(request.state, "user", None),
         "csrf_token": csrf_token(request) if "session" in request.scope else "",
@@ -71,7 +71,7 @@ def _context(request: Request) -> dict[str, Any]:
 
 
 templates = Jinja2Templates(directory=TEMPLATE_DIR, context_processors=[_context])
-"""Render with `templates.TemplateResponse(request, "name.html", {...})`; every template gets `t(key)`,
+"""Render with `templates.TemplateResponse(request, "name.html", {...})`; every template gets `t(key, **values)`,
 `tn(key, n)` (the plural form for n, formatted), `lang`, `user` (when the route depends on current_user), `csrf_token`
 and `csrf_field`."""
 

@@ -151,8 +151,8 @@ def api_audit(user: CurrentUser, session: DbSession) -> list[AuditEventOut]:
 
 
 def public_detail(event: AuditEvent) -> dict[str, Any]:
-    """An audit event's detail without the previous state an undoable decision keeps."""
-    return {k: v for k, v in (event.detail or {}).items() if k != "before"}
+    """An audit event's detail without what an undoable decision keeps for `undo` (previous state, feedback ids)."""
+    return {k: v for k, v in (event.detail or {}).items() if k not in ("before", "feedback")}
 
 
 # --- pages ------------------------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from patentsift.searching import (
     export_text,
     facet_chips,
     facet_clause,
-    group_by_family,
+    family_page,
     run_search,
     safe_highlights,
 )
@@ -86,7 +86,12 @@ def _search_page(request: Request, index: Index, q: str, *, offset: int = 0, cur
     context["group_url"] = _url(q, size, **{k: v for k, v in keep.items() if k != "group"},
                                 **({"group": 0} if group else {}))
     try:
-        result = run_search(index, q, limit=size, offset=offset, cursor=cursor, facets=FACETS, sort=sort)
+        if group:  # offsets count families: one result per family over the whole result set
+            page = family_page(index, q, offset=offset, size=size, facets=FACETS, sort=sort)
+            result, groups, more = page.result, page.groups, page.more
+        else:
+            result = run_search(index, q, limit=size, offset=offset, cursor=cursor, facets=FACETS, sort=sort)
+            groups, more = [FamilyGroup(h) for h in result.hits], offset + len(result.hits) < result.total
     except QuerySyntaxError as exc:
         context["error"] = {"message": exc.message, "position": exc.position, "hints": exc.hints,
                             "before": q[:exc.position], "at": q[exc.position:exc.position + 1] or " ",
@@ -96,20 +101,19 @@ def _search_page(request: Request, index: Index, q: str, *, offset: int = 0, cur
         raise HTTPException(400, str(exc)) from None
     lang = language(request)
     context["result"] = result
-    groups = group_by_family(index, result.hits) if group else [FamilyGroup(h) for h in result.hits]
     context["hits"] = [(g.hit, safe_highlights(g.hit), g.members) for g in groups]
     context["facets"] = {name: [(fv, _url(add_clause(q, facet_clause(name, fv.value)), size, **keep),
                                  _facet_title(name, fv.value, lang)) for fv in values]
                          for name, values in result.facets.items() if values}
     context["chips"] = [(clause, _url(rest, size, **keep)) for clause, rest in facet_chips(q)]
     context["sizes"] = [(n, _url(q, n, **keep)) for n in PAGE_SIZES]
-    end = offset + len(result.hits)
+    end = offset + len(groups)
     context["end"] = end
-    if end < result.total:
-        more: dict[str, object] = {"offset": end}
-        if result.next_cursor:
-            more["cursor"] = result.next_cursor
-        context["next_url"] = _url(q, size, **keep, **more)
+    if more:
+        after: dict[str, object] = {"offset": end}
+        if result.next_cursor and not group:
+            after["cursor"] = result.next_cursor
+        context["next_url"] = _url(q, size, **keep, **after)
     if offset > 0:
         context["prev_url"] = _url(q, size, **keep, offset=max(0, offset - size))
     context["export_urls"] = {fmt: "/search/export?" + urlencode({"q": q, "format": fmt, **keep})

@@ -304,3 +304,39 @@ def test_upsert_idempotent_delete_and_documents_since(
     assert backend.count() == before - 1
     assert backend.get(again[0].id) is None
     assert again[0].id not in {h.id for h in search(backend, "pn:" + again[0].pn.docdb).hits}
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_one_result_per_family_over_every_page(name: str, corpus: list[PatentDocument], tmp_path: Path,
+                                               request: pytest.FixtureRequest,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Paging by families (patentsift.searching.family_page, read with the cursor a few documents at a time):
+    every family of the result set shows exactly once, stood for by its first member in the sort order."""
+    import dataclasses
+
+    from patentsift import searching
+
+    docs = [dataclasses.replace(d, family_id=f"F{i // 3}" if i % 4 else None) for i, d in enumerate(corpus)]
+    index = _open(name, request, tmp_path)
+    try:
+        assert not index.upsert(docs).failed
+        monkeypatch.setattr(searching, "FAMILY_SCAN_CHUNK", 4)  # many cursor steps even on a small corpus
+        key = lambda d: d.family_id or f"doc:{d.id}"  # noqa: E731
+        first: dict[str, str] = {}
+        for hit in searching.collect_hits(index, "*", sort="pd")[0]:
+            first.setdefault(key(hit.document), hit.id)
+        assert len(docs) > len(first) == len({key(d) for d in docs})
+        shown: list[str] = []
+        offset = 0
+        while True:
+            page = searching.family_page(index, "*", offset=offset, size=3, facets=(), sort="pd")
+            shown += [g.hit.id for g in page.groups]
+            if not page.more:
+                break
+            offset += 3
+        assert shown == list(first.values())
+        assert page.result.total == len(docs)
+    finally:
+        if drop := getattr(index, "drop", None):
+            drop()
+        index.close()

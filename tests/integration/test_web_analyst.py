@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 from xml.etree import ElementTree
 
 import pytest
@@ -152,6 +152,27 @@ def test_one_result_per_family_expands_to_members(client: TestClient, site: Site
     details = details[:details.index("</details>")]
     assert details.count('href="/documents/') == 2 and "2 other family members" in details
     assert len(fam_flat) == 2
+
+
+def test_families_are_counted_over_the_whole_result_set_not_per_page(client: TestClient, site: Site) -> None:
+    """Paging two families per page: every family shows once, on one page, where its best member ranks."""
+    from html import unescape
+
+    login(client)
+    q = "fam:FAM-13 OR semiconductor"
+    flat = _ids(client.get("/search", params={"q": q, "size": 100, "group": 0}).text)
+    pages: list[str] = []
+    url: str | None = f"/search?{urlencode({'q': q, 'size': 2})}"
+    while url and len(pages) < 100:
+        pages.append(client.get(url).text)
+        m = re.search(r'<a href="([^"]+)" rel="next">', pages[-1])
+        url = unescape(m.group(1)) if m else None
+    shown = [i for page in pages for i in _ids(page)]
+    assert all(len(_ids(page)) == 2 for page in pages[:-1]) and 1 <= len(_ids(pages[-1])) <= 2
+    assert len(shown) == len(set(shown)) == len(flat) - 2  # two family members folded into their family
+    assert [i for i in flat if i in shown] == shown  # each family where its best-ranked member ranks
+    assert sum(page.count('data-family="FAM-13"') for page in pages) == 1
+    assert "families 1–2" in pages[0] and "families 3–4" in pages[1]
 
 
 def test_save_search_as_profile_opens_the_editor(client: TestClient, site: Site) -> None:
