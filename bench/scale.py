@@ -2,6 +2,7 @@
 
     python bench/scale.py [--sizes 10000,100000] [--backends embedded,es] [--es-url URL] [--runs 5] [--seed 1]
     python bench/scale.py --knn 5000 [--es-url URL]      # recall@10 of the node's kNN vs exact search
+    python bench/scale.py --from-json a.json b.json --plot /tmp/scale   # table + SVG charts of earlier runs
 
 For each size and backend, in a fresh process (so its peak memory is its own), the generated corpus
 (bench/corpus.py, same seed: the same documents for both backends) is loaded into an empty index, then:
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import resource
@@ -190,6 +192,32 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def plot(rows: list[dict[str, Any]], prefix: Path) -> list[Path]:
+    """How each cost grows: SVG line charts (pygal, log-scaled sizes) of search p95 per query kind and backend,
+    ingest rate and disk size, written next to `prefix` (PREFIX-latency.svg, PREFIX-ingest.svg, PREFIX-disk.svg)."""
+    import pygal
+
+    backends = sorted({r["backend"] for r in rows})
+    out = []
+
+    def chart(name: str, title: str, y_title: str, series: dict[str, list[tuple[float, float]]]) -> None:
+        c = pygal.XY(title=title, x_title="documents (log scale)", y_title=y_title, logarithmic=False,
+                     show_dots=True, dots_size=3, legend_at_bottom=True, legend_at_bottom_columns=3, width=900,
+                     height=620, js=[], x_value_formatter=lambda x: f"{10 ** x:,.0f}")
+        for label, pts in series.items():
+            c.add(label, [(math.log10(n), v) for n, v in sorted(pts)])
+        path = prefix.with_name(f"{prefix.name}-{name}.svg")
+        path.write_bytes(c.render())
+        out.append(path)
+
+    chart("latency", "Search latency p95 by query kind", "ms",
+          {f"{b} {k}": [(r["docs"], r[f"{k}_p95"]) for r in rows if r["backend"] == b] for b in backends for k in KINDS})
+    chart("ingest", "Harvest-to-searchable ingest", "documents/s",
+          {b: [(r["docs"], r["ingest_docs_s"]) for r in rows if r["backend"] == b] for b in backends})
+    chart("disk", "Disk size", "MB", {b: [(r["docs"], r["disk_mb"]) for r in rows if r["backend"] == b] for b in backends})
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="10000")
@@ -197,7 +225,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--es-url", default=os.environ.get("PATENTSIFT_ES_URL", "http://127.0.0.1:9200").split(",")[0])
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--json", type=Path)
+    ap.add_argument("--json", type=Path, help="write the rows (JSON)")
+    ap.add_argument("--from-json", type=Path, nargs="+", metavar="FILE",
+                    help="no run: the table (and --plot) of rows written by earlier runs' --json")
+    ap.add_argument("--plot", type=Path, metavar="PREFIX", help="write PREFIX-latency/-ingest/-disk.svg")
     ap.add_argument("--knn", type=int, metavar="N", help="only: recall@10 of Elasticsearch kNN on N documents")
     ap.add_argument("--worker", nargs=2, metavar=("BACKEND", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -213,7 +244,14 @@ def main(argv: list[str] | None = None) -> int:
             row = worker(args.worker[0], int(args.worker[1]), args.seed, args.runs, args.es_url, Path(tmp))
         print("ROW " + json.dumps(row), flush=True)
         return 0
-    rows = []
+    rows: list[dict[str, Any]] = []
+    if args.from_json:
+        rows = sorted((r for f in args.from_json for r in json.loads(f.read_text())),
+                      key=lambda r: (r["backend"], r["docs"]))
+        print(table(rows))
+        for path in plot(rows, args.plot) if args.plot else []:
+            print(f"wrote {path}")
+        return 0
     for n in [int(s) for s in args.sizes.split(",")]:
         for backend in args.backends.split(","):
             t0 = time.perf_counter()
@@ -230,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table(rows))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
+    for path in plot(rows, args.plot) if args.plot else []:
+        print(f"wrote {path}")
     return 0
 
 
