@@ -1,7 +1,7 @@
 """Scale bench: how ingest, search, disk and memory grow with the corpus, on each backend.
 
     python bench/scale.py [--sizes 10000,100000] [--backends embedded,es] [--es-url URL] [--runs 5] [--seed 1]
-    python bench/scale.py --knn 5000 [--es-url URL]      # recall@10 of the node's kNN vs exact search
+    python bench/scale.py --knn 20000 [--backends es] [--cache FILE]   # kNN recall@10 vs exact; preview full vs kNN
     python bench/scale.py --from-json a.json b.json --plot /tmp/scale   # table + SVG charts of earlier runs
 
 For each size and backend, in a fresh process (so its peak memory is its own), the generated corpus
@@ -134,48 +134,137 @@ def worker(backend: str, n: int, seed: int, runs: int, es_url: str, tmp: Path) -
     return row
 
 
-def knn_recall(es_url: str, n: int, seed: int, queries: int = 200, k: int = 10) -> dict[str, Any]:
-    """Recall@k of the node's approximate kNN (int8 HNSW) against exact cosine search over the same vectors:
-    n generated documents embedded with the default model (title + abstract), queried with the vectors of
-    `queries` further generated documents (new publications looking for their nearest indexed ones)."""
+def knn_bench(backend: str, es_url: str, n: int, seed: int, cache_path: Path | None, tmp: Path,
+              queries: int = 200, k: int = 10, profiles: int = 6, runs: int = 2) -> dict[str, Any]:
+    """On n generated documents embedded with the default model (`document_text`, through an embedding cache,
+    as matching embeds them) and stored in the index, tagged with the model:
+    * recall@k of the index's kNN against exact cosine over the same vectors, queried with the vectors of
+      `queries` further generated documents (new publications looking for their nearest indexed ones), with its
+      latency; on Elasticsearch also without the float-vector rescoring (the int8 scores alone);
+    * `profiles` interest profiles made from further generated documents (description, some with watched classes
+      or applicants), each previewed over the newest <= 9,000 documents (under the full path's 10,000 limit) by
+      the full path (every document of the window scored) and by the kNN path: time (best of `runs`, after one
+      warm-up that calibrates the profile), candidates scored, and whether the matches are the same."""
     import numpy as np
 
     from bench.corpus import CorpusGenerator
-    from index.elastic import ElasticIndex
-    from matching.embeddings import load_embedder
+    from index.base import Filters, SearchRequest
+    from index.query.ast import MatchAll
+    from matching.embedding_cache import EmbeddingCache
+    from matching.embeddings import document_text, load_embedder
+    from matching.engine import MatchingEngine
+    from patentsift.wiring import standalone_match_store
+    from subscribers.profiles import Profile, validate_profile
 
     gen = CorpusGenerator(seed, max_description=2000)
     docs = list(gen.documents(n))
-    probes = list(gen.documents(queries, start=n))
+    probes = list(gen.documents(queries + profiles, start=n))
     embedder = load_embedder()
+    cache = EmbeddingCache(cache_path or tmp / "embeddings.sqlite")
     t0 = time.perf_counter()
-    vecs = embedder.encode([f"{d.title()}. {d.abstract()}" for d in docs + probes])
+    vecs = cache.embed([document_text(d) for d in docs + probes], embedder)
     embed_s = time.perf_counter() - t0
     vecs = vecs / np.linalg.norm(vecs, axis=1, keepdims=True)
-    base, qs = vecs[:n], vecs[n:]
-    index = ElasticIndex(es_url, index_prefix=f"psknn-{os.getpid()}", vector_dims=int(vecs.shape[1]))
+    base, qs = vecs[:n], vecs[n:n + queries]
+    index: Any
+    if backend == "embedded":
+        from index.embedded import EmbeddedIndex
+
+        index = EmbeddedIndex(tmp / "knn.sqlite")
+    else:
+        from index.elastic import ElasticIndex
+
+        index = ElasticIndex(es_url, index_prefix=f"psknn-{os.getpid()}", vector_dims=int(vecs.shape[1]))
+    row: dict[str, Any] = {"backend": backend, "docs": n, "dims": int(vecs.shape[1]), "queries": queries, "k": k,
+                           "embed_s": embed_s}
+    store = standalone_match_store(tmp / "patentsift.sqlite")
     try:
-        assert not index.upsert(docs).failed
         t0 = time.perf_counter()
+        assert not index.upsert(docs).failed
         index.set_vectors({d.id: base[i].tolist() for i, d in enumerate(docs)})
-        vectors_s = time.perf_counter() - t0
+        index.set_vector_model(embedder.model_id)
+        row["load_s"] = time.perf_counter() - t0
         ids = [d.id for d in docs]
-        recalls, lat = [], []
-        for q in qs:
-            exact = {ids[i] for i in np.argsort(-(base @ q))[:k]}
-            s = time.perf_counter()
-            got = [h.id for h in index.knn(q.tolist(), k)]
-            lat.append((time.perf_counter() - s) * 1000)
-            recalls.append(len(exact & set(got)) / k)
-        mapping = index.es.indices.get_mapping(index=index.alias)
-        kind = next(iter(mapping.body.values()))["mappings"]["properties"]["vec"]["index_options"]["type"]
+        exact = [{ids[i] for i in np.argsort(-(base @ q))[:k]} for q in qs]
+        passes = [("", True), ("_int8", False)] if backend == "es" else [("", True)]
+        for suffix, rescore in passes:
+            if backend == "es":
+                index._rescore = rescore
+            index.knn(qs[0].tolist(), k)  # warm-up
+            recalls, lat = [], []
+            for q, want in zip(qs, exact, strict=True):
+                s = time.perf_counter()
+                got = [h.id for h in index.knn(q.tolist(), k)]
+                lat.append((time.perf_counter() - s) * 1000)
+                recalls.append(len(want & set(got)) / k)
+            row[f"recall{suffix}"] = float(np.mean(recalls))
+            row[f"min_recall{suffix}"] = float(np.min(recalls))
+            row[f"knn_p50{suffix}"] = percentile(lat, 50)
+            row[f"knn_p95{suffix}"] = percentile(lat, 95)
+        if backend == "es":
+            index._rescore = True
+            mapping = index.es.indices.get_mapping(index=index.alias)
+            row["index"] = next(iter(mapping.body.values()))["mappings"]["properties"]["vec"]["index_options"]["type"]
+        else:
+            row["index"] = "brute force"
+        dates = sorted((d.publication_date for d in docs if d.publication_date), reverse=True)
+        since = dates[min(len(dates), 9000) - 1]
+        row["since"] = since.isoformat()
+        row["window"] = index.search(SearchRequest(MatchAll(), Filters(published_from=since), limit=0)).total
+        engine = MatchingEngine(index, store, embedder, cache)
+        previews = []
+        for j, probe in enumerate(probes[queries:]):
+            prof = validate_profile(Profile(
+                name=f"bench-{j}", description=document_text(probe)[:400], threshold=0.3, max_items=20,
+                classes=[probe.ipc[0].symbol[:4]] if j % 2 == 0 and probe.ipc else [],
+                applicants=[probe.applicants[0].name] if j % 3 == 0 and probe.applicants else []))
+            store.save_profile(prof)
+            engine.preview(prof.name, since)  # warm-up: calibrates the profile (stored), as a profile in use is
+            out: dict[str, Any] = {}
+            for path, knn in (("full", False), ("knn", True)):
+                best = float("inf")
+                for _ in range(runs):
+                    s = time.perf_counter()
+                    matches = engine.preview(prof.name, since, limit=10_000, knn=knn)
+                    best = min(best, time.perf_counter() - s)
+                assert engine.last_preview is not None and engine.last_preview.path == path
+                out[path] = ([(m.doc.id, m.score) for m in matches], best, engine.last_preview.candidates)
+            (full, full_s, full_n), (fast, fast_s, fast_n) = out["full"], out["knn"]
+            full_ids, fast_ids = [i for i, _ in full], [i for i, _ in fast]
+            previews.append({"profile": prof.name, "matches": len(full), "same": full == fast,
+                             "overlap": len(set(full_ids) & set(fast_ids)) / max(1, len(full_ids)),
+                             "full_s": full_s, "knn_s": fast_s, "full_candidates": full_n, "knn_candidates": fast_n})
+        row["previews"] = previews
     finally:
-        index.drop()
+        store.close()
+        if backend == "es":
+            index.drop()
         index.close()
-    return {"docs": n, "dims": int(vecs.shape[1]), "index": kind, "queries": queries, "k": k,
-            "recall": float(np.mean(recalls)), "min_recall": float(np.min(recalls)),
-            "knn_p50": percentile(lat, 50), "knn_p95": percentile(lat, 95),
-            "embed_s": embed_s, "set_vectors_docs_s": n / vectors_s}
+        cache.close()
+    return row
+
+
+def knn_report(r: dict[str, Any]) -> str:
+    lines = [f"{r['backend']}: kNN ({r['index']}, {r['dims']} dims) on {r['docs']:,} documents, {r['queries']} "
+             f"queries: recall@{r['k']} {r['recall']:.3f} (worst query {r['min_recall']:.1f}), latency p50 "
+             f"{r['knn_p50']:.1f} ms p95 {r['knn_p95']:.1f} ms"]
+    if "recall_int8" in r:
+        lines.append(f"  without rescoring (int8 scores only): recall@{r['k']} {r['recall_int8']:.3f} (worst "
+                     f"{r['min_recall_int8']:.1f}), p50 {r['knn_p50_int8']:.1f} ms p95 {r['knn_p95_int8']:.1f} ms")
+    lines.append(f"  embedding {r['embed_s']:.0f}s (cache), load + vectors {r['load_s']:.0f}s; previews since "
+                 f"{r['since']} ({r['window']:,} documents in the window), best of runs:")
+    lines.append("  profile | matches | same as full | overlap | full s (candidates) | knn s (candidates) | ratio")
+    for p in r["previews"]:
+        lines.append(f"  {p['profile']} | {p['matches']} | {'yes' if p['same'] else 'no'} | {p['overlap']:.2f} | "
+                     f"{p['full_s']:.2f} ({p['full_candidates']:,}) | {p['knn_s']:.2f} ({p['knn_candidates']:,}) | "
+                     f"{p['full_s'] / p['knn_s']:.1f}x")
+    full = sum(p["full_s"] for p in r["previews"])
+    fast = sum(p["knn_s"] for p in r["previews"])
+    same = sum(1 for p in r["previews"] if p["same"])
+    lines.append(f"  total: full {full:.1f}s, knn {fast:.1f}s ({full / fast:.1f}x faster); identical matches "
+                 f"{same}/{len(r['previews'])}, mean overlap "
+                 f"{sum(p['overlap'] for p in r['previews']) / len(r['previews']):.3f}")
+    return "\n".join(lines)
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -203,7 +292,8 @@ def plot(rows: list[dict[str, Any]], prefix: Path) -> list[Path]:
     def chart(name: str, title: str, y_title: str, series: dict[str, list[tuple[float, float]]]) -> None:
         c = pygal.XY(title=title, x_title="documents (log scale)", y_title=y_title, logarithmic=False,
                      show_dots=True, dots_size=3, legend_at_bottom=True, legend_at_bottom_columns=3, width=900,
-                     height=620, js=[], x_value_formatter=lambda x: f"{10 ** x:,.0f}")
+                     height=720, js=[], x_value_formatter=lambda x: f"{10 ** x:,.0f}")
+        c.x_labels = sorted({math.log10(r["docs"]) for r in rows})  # ticks at the measured sizes
         for label, pts in series.items():
             c.add(label, [(math.log10(n), v) for n, v in sorted(pts)])
         path = prefix.with_name(f"{prefix.name}-{name}.svg")
@@ -229,15 +319,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--from-json", type=Path, nargs="+", metavar="FILE",
                     help="no run: the table (and --plot) of rows written by earlier runs' --json")
     ap.add_argument("--plot", type=Path, metavar="PREFIX", help="write PREFIX-latency/-ingest/-disk.svg")
-    ap.add_argument("--knn", type=int, metavar="N", help="only: recall@10 of Elasticsearch kNN on N documents")
+    ap.add_argument("--knn", type=int, metavar="N",
+                    help="only: recall@10 of each backend's kNN and preview time, full vs kNN path, on N documents")
+    ap.add_argument("--cache", type=Path, help="--knn: embedding cache file (kept: a rerun embeds nothing)")
     ap.add_argument("--worker", nargs=2, metavar=("BACKEND", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.knn:
-        r = knn_recall(args.es_url, args.knn, args.seed)
-        print(f"kNN ({r['index']}, {r['dims']} dims) on {r['docs']:,} documents, {r['queries']} queries: "
-              f"recall@{r['k']} {r['recall']:.3f} (worst query {r['min_recall']:.1f}), latency p50 "
-              f"{r['knn_p50']:.1f} ms p95 {r['knn_p95']:.1f} ms; embedding {r['embed_s']:.0f}s, "
-              f"set_vectors {r['set_vectors_docs_s']:.0f} docs/s")
+        rows = []
+        for backend in args.backends.split(","):
+            with tempfile.TemporaryDirectory() as tmp:
+                rows.append(knn_bench(backend, args.es_url, args.knn, args.seed, args.cache, Path(tmp)))
+            print(knn_report(rows[-1]), flush=True)
+        if args.json:
+            args.json.write_text(json.dumps(rows, indent=1))
         return 0
     if args.worker:
         with tempfile.TemporaryDirectory() as tmp:

@@ -142,6 +142,19 @@ class VectorModelTag(Protocol):
 
 
 @runtime_checkable
+class StoredVectors(Protocol):
+    """The stored vectors themselves, and which documents lack one. With them matching takes a preview's
+    candidates from `knn` (the nearest stored vectors, `filters` applied; Elasticsearch: HNSW on the node) instead
+    of embedding every document of the window (matching.engine.MatchingEngine.preview)."""
+
+    def vectors(self, ids: Sequence[str]) -> dict[str, list[float]]:
+        """The stored vector of each of `ids` that has one."""
+
+    def without_vectors(self, filters: Filters | None = None, limit: int = 1000) -> tuple[int, list[str]]:
+        """How many documents matching `filters` have no stored vector, and (up to `limit` of) their ids."""
+
+
+@runtime_checkable
 class Rebuildable(Protocol):
     """Reindexes into a fresh index with the current mapping and swaps it in without downtime."""
 

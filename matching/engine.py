@@ -9,6 +9,9 @@ only; store the matches and move the watermark in one transaction. A rerun finds
 resumes after the last stored batch. Reads through the `Index` interface, plus two declared abilities an index may
 offer (index/base.py; the embedded one does): `BatchLexicalScores` (BM25 for many queries at once) and
 `BatchHighlights` (each document analyzed once for every query); without them, one search per profile does the same.
+A preview (what a profile would have matched since a date) scores the same way, but only the candidates the index
+gives when it stores this model's vectors (`StoredVectors`, `VectorModelTag`: nearest neighbours, best lexical
+matches, see `MatchingEngine._knn_candidates`), else every document of the window.
 """
 
 from __future__ import annotations
@@ -29,9 +32,17 @@ from typing import Any, Protocol
 import numpy as np
 
 from index.analysis import analyze
-from index.base import BatchHighlights, BatchLexicalScores, Filters, Index, SearchRequest, VectorModelTag
+from index.base import (
+    BatchHighlights,
+    BatchLexicalScores,
+    Filters,
+    Index,
+    SearchRequest,
+    StoredVectors,
+    VectorModelTag,
+)
 from index.fields import claims_text
-from index.model import PatentDocument
+from index.model import PatentDocument, normalize_party_name
 from index.query.ast import MatchAll, Or, Phrase, Query, Term
 from index.query.parser import parse_query
 from matching import fusion, learned
@@ -65,6 +76,15 @@ MAX_DESCRIPTION_TERMS = 16  # Latin-script words
 MAX_DESCRIPTION_BIGRAMS = 32  # CJK bigrams (a run of n characters gives n - 1, half of them across word bounds)
 
 
+@dataclass
+class PreviewStats:
+    """How the last preview found its candidates: `knn` (from the index) or `full` (every document of the window)."""
+
+    path: str
+    candidates: int
+    seconds: float  # finding the candidates and their vectors
+
+
 class Cache(Protocol):
     def embed(self, texts: Sequence[str], embedder: Embedder) -> np.ndarray: ...
 
@@ -75,6 +95,12 @@ class EngineOptions:
     lexical_limit: int = 200  # BM25 candidates per profile per batch
     background_size: int = 500  # index documents that calibrate each profile's dense scores
     store_vectors: bool = True  # index.set_vectors for newly embedded documents
+    # preview's candidates from the index (MatchingEngine.knn_k): this many nearest neighbours per item the profile
+    # may return, at least knn_min, at most knn_max (Elasticsearch then weighs 10 x k = 10,000 HNSW candidates)
+    knn_per_item: int = 5
+    knn_min: int = 50
+    knn_max: int = 1000
+    max_unembedded: int = 2000  # window documents without a stored vector a preview embeds itself; more: full path
 
 
 @dataclass
@@ -146,6 +172,7 @@ class MatchingEngine:
         self._background_ids: list[str] = []
         self.aliases = ApplicantAliases()  # Chinese/English (...) spellings of one applicant, from the documents
         self._aliases_for: set[str] = set()  # watched names whose documents (and families) were looked at
+        self.last_preview: PreviewStats | None = None
 
     # --- embeddings ---------------------------------------------------------------------------------------
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
@@ -358,17 +385,30 @@ class MatchingEngine:
                 prepared.remove(p)
             return out
 
-    def preview(self, name: str, since: date, limit: int = 10_000) -> list[Match]:
-        """What the profile would have matched among documents published since `since`; stores nothing."""
+    def preview(self, name: str, since: date, limit: int = 10_000, *, knn: bool = True) -> list[Match]:
+        """What the profile would have matched among documents published since `since`; stores nothing.
+
+        Candidates: where the index stores this model's vectors (`StoredVectors`, tagged by `VectorModelTag`),
+        the index's nearest neighbours of the profile's vector and its best lexical matches, in the window
+        (`_knn_candidates`); otherwise (or with `knn=False`) the window's newest `limit` documents, all embedded.
+        Either way the candidates are scored by `score_batch`, so scores and thresholds mean the same. How the
+        last preview found its candidates is in `last_preview`."""
         report = RunReport(run_id="preview")
         prepared = self.prepare([name])
         prepared[0].state.watermark = 0
-        res = self.index.search(SearchRequest(query=MatchAll(), filters=Filters(published_from=since), limit=limit,
-                                              highlight=False))
-        docs = [h.document for h in res.hits]
+        t = time.perf_counter()
+        window = Filters(published_from=since)
+        found = self._knn_candidates(prepared[0], window) if knn else None
+        vectors: np.ndarray | None
+        if found is not None:
+            docs, vectors = found
+            self.last_preview = PreviewStats("knn", len(docs), time.perf_counter() - t)
+        else:
+            docs = self._window_documents(window, limit)
+            vectors = self.embed_documents(docs) if self.embedder and docs else None
+            self.last_preview = PreviewStats("full", len(docs), time.perf_counter() - t)
         if not docs:
             return []
-        vectors = self.embed_documents(docs) if self.embedder else None
         ids = [d.id for d in docs]
         if prepared[0].profile.applicants:
             self.learn_aliases(docs)
@@ -376,6 +416,85 @@ class MatchingEngine:
                                    lexical_filters=lambda p: Filters(ids=ids), seen={},
                                    remaining={name: prepared[0].profile.max_items})
         return matches.get(name, [])
+
+    def _window_documents(self, window: Filters, limit: int, page: int = 1000) -> list[PatentDocument]:
+        """The window's first `limit` documents (newest publication first, then id), a page at a time with the
+        cursor (Elasticsearch refuses one request beyond 10,000 documents)."""
+        docs: list[PatentDocument] = []
+        cursor: str | None = None
+        while len(docs) < limit:
+            res = self.index.search(SearchRequest(query=MatchAll(), filters=window, limit=min(page, limit - len(docs)),
+                                                  search_after=cursor, highlight=False))
+            docs += [h.document for h in res.hits]
+            cursor = res.next_cursor
+            if not res.hits or cursor is None:
+                break
+        return docs
+
+    def knn_k(self, max_items: int) -> int:
+        """How many nearest neighbours a preview asks the index for: `knn_per_item` per item the profile may
+        return (room for the threshold, exclusions and duplicates), within [`knn_min`, `knn_max`]."""
+        o = self.options
+        return max(o.knn_min, min(o.knn_max, o.knn_per_item * max_items))
+
+    def _knn_candidates(self, p: Prepared, window: Filters
+                        ) -> tuple[list[PatentDocument], np.ndarray] | None:
+        """A preview's candidates from the index (None when it cannot give them: no profile vector, no stored
+        vectors of this model, or more than `max_unembedded` documents of the window without a vector), with their
+        vectors. The union of: the `knn_k` nearest stored vectors to the profile's; its lexical query's best
+        `lexical_limit` documents (those a full preview gives a BM25 score too); the nearest among the documents
+        of its watched classes and of its watched applicants (their bonus can lift a document the plain
+        neighbours miss); and the window's documents without a stored vector (embedded here). In the full path's
+        order (newest publication first, then id), so ties break alike."""
+        ix = self.index
+        if (self.embedder is None or p.vector is None or not isinstance(ix, StoredVectors)
+                or not isinstance(ix, VectorModelTag) or ix.vector_model() != self.embedder.model_id):
+            return None
+        missing_total, missing = ix.without_vectors(window, self.options.max_unembedded)
+        if missing_total > self.options.max_unembedded:
+            return None
+        prof, k = p.profile, self.knn_k(p.profile.max_items)
+        query = [float(x) for x in p.vector]
+        docs: dict[str, PatentDocument] = {h.id: h.document for h in ix.knn(query, k, window)}
+        if p.lexical is not None and "lexical" in p.needs:
+            res = ix.search(SearchRequest(query=p.lexical, filters=window, limit=self.options.lexical_limit,
+                                          highlight=False))
+            docs.update((h.id, h.document) for h in res.hits)
+        watched: list[Filters] = []
+        if prof.classes and "classes" in p.needs:
+            watched += [dataclasses.replace(window, ipc_prefixes=list(prof.classes)),
+                        dataclasses.replace(window, cpc_prefixes=list(prof.classes))]
+        if prof.applicants and "applicants" in p.needs and (names := self._stored_names(prof.applicants)):
+            watched.append(dataclasses.replace(window, applicants=names))
+        for f in watched:
+            docs.update((h.id, h.document) for h in ix.knn(query, k, f))
+        if missing := [i for i in missing if i not in docs]:
+            res = ix.search(SearchRequest(query=MatchAll(), filters=Filters(ids=missing), limit=len(missing),
+                                          highlight=False))
+            docs.update((h.id, h.document) for h in res.hits)
+        ordered = sorted(docs.values(), key=lambda d: (-(d.publication_date or date.min).toordinal(), d.id))
+        stored = ix.vectors([d.id for d in ordered])
+        todo = [d for d in ordered if d.id not in stored]
+        fresh = dict(zip([d.id for d in todo], self.embed_documents(todo), strict=True)) if todo else {}
+        vectors = np.zeros((len(ordered), self.embedder.dim), np.float32)
+        for row, d in enumerate(ordered):
+            vectors[row] = stored[d.id] if d.id in stored else fresh[d.id]
+        return ordered, vectors
+
+    def _stored_names(self, watched: Sequence[str], limit: int = 200, spellings_max: int = 32) -> list[str]:
+        """The index's (normalized) applicant names of the watched applicants in any known spelling (the
+        aliases learned so far), from the documents a `pa:` search for the spellings finds (the watched names'
+        own first, at most `spellings_max`)."""
+        keys = {k for n in watched for k in self.aliases.keys(n)}
+        own = [k for k in dict.fromkeys(applicant_key(n) for n in watched) if k]
+        spellings = (own + sorted(k for k in keys if k and k not in own))[:spellings_max]
+        if not spellings:
+            return []
+        phrases: list[Query] = [Phrase("pa", k) for k in spellings]
+        query = Or(tuple(phrases)) if len(phrases) > 1 else phrases[0]
+        hits = self.index.search(SearchRequest(query=query, limit=limit, highlight=False)).hits
+        return sorted({normalize_party_name(a.name) for h in hits for a in h.document.applicants
+                       if applicant_key(a.name) in keys})
 
     def learn_watched_aliases(self, names: Sequence[str], limit: int = 500) -> None:
         """Learn the spellings of watched applicants from the stored documents that name them and their families."""

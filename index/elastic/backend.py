@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 UNREACHABLE = (TransportConnectionError, ConnectionTimeout)
 BATCH = 500  # documents per client-side batch (one mget for stored vectors/partials, then bulk requests)
 MAX_CHUNK_BYTES = 8 * 1024 * 1024  # well under a small node's indexing-pressure limit (10% of heap)
+KNN_OVERSAMPLE = 3.0  # knn: this many times k quantized nearest neighbours are rescored with the float vectors
 RETRY_STATUS = (429, 503)  # per-item or whole-request answers worth retrying (queue full, shard moving)
 # score, then newest publication first, then id (the embedded backend's order; equal scores tie-break alike)
 SORT = [{"_score": "desc"}, {"pd": {"order": "desc", "missing": "_last"}}, {"id": "asc"}]
@@ -106,6 +107,7 @@ class ElasticIndex:
         self._requested = analyzers
         self._seq_lock = threading.Lock()
         self._last_seq = 0
+        self._rescore = True  # knn rescores with the float vectors until the node says it cannot
         self.mode = self._open()
 
     # --- setup -------------------------------------------------------------------------------------------
@@ -321,6 +323,37 @@ class ElasticIndex:
                 raise IndexError_(f"vectors not stored for {len(report.failed)} documents: {report.failed[:3]}")
         self._refresh()
 
+    def vector_model(self) -> str | None:
+        """The embedding model the stored vectors came from (index.base.VectorModelTag; kept in the index's
+        mapping `_meta`), None when untagged."""
+        return self._meta().get("vector_model")
+
+    def set_vector_model(self, model_id: str | None) -> None:
+        meta = {k: v for k, v in self._meta().items() if k != "vector_model"}
+        if model_id is not None:
+            meta["vector_model"] = model_id
+        self._call("set vector model", self.es.indices.put_mapping, index=self.current_index(), meta=meta)
+
+    def _meta(self, index: str | None = None) -> dict[str, Any]:
+        res = self._call("mapping", self.es.indices.get_mapping, index=index or self.alias)
+        return dict(next(iter(res.body.values()))["mappings"].get("_meta", {}))
+
+    def vectors(self, ids: Sequence[str]) -> dict[str, list[float]]:
+        """The stored vector of each of `ids` that has one (index.base.StoredVectors)."""
+        out: dict[str, list[float]] = {}
+        ids = list(ids)
+        for start in range(0, len(ids), BATCH):
+            out.update(self._existing_vectors(ids[start:start + BATCH]))
+        return out
+
+    def without_vectors(self, filters: Filters | None = None, limit: int = 1000) -> tuple[int, list[str]]:
+        """How many documents matching `filters` have no stored vector, and up to `limit` of their ids."""
+        query = {"bool": {"filter": filter_clauses(filters) if filters else [],
+                          "must_not": [{"exists": {"field": "vec"}}]}}
+        res = self._search("without vectors", index=self.alias, query=query, size=max(0, limit), source=False,
+                           sort=[{"seq": "asc"}], track_total_hits=True)
+        return int(res["hits"]["total"]["value"]), [h["_id"] for h in res["hits"]["hits"]]
+
     def _being_written(self, name: str, window: float = 2.0) -> bool:
         def total() -> int:
             stats = self.es.indices.stats(index=name, metric="indexing")
@@ -394,15 +427,22 @@ class ElasticIndex:
         return SearchResult(total=int(res["hits"]["total"]["value"]), hits=hits, facets=facets, next_cursor=cursor)
 
     def knn(self, vector: Sequence[float], k: int, filters: Filters | None = None) -> list[Hit]:
-        """Approximate nearest neighbours (HNSW); score = cosine similarity."""
+        """Approximate nearest neighbours (HNSW over int8-quantized vectors, `num_candidates` = max(100, 10 k));
+        the best KNN_OVERSAMPLE x k of them rescored with the float vectors (Elasticsearch 8.18 on; older
+        nodes return the quantized scores); score = cosine similarity."""
         knn: dict[str, Any] = {"field": "vec", "query_vector": [float(x) for x in vector], "k": k,
                                "num_candidates": max(100, 10 * k)}
+        if self._rescore:
+            knn["rescore_vector"] = {"oversample": KNN_OVERSAMPLE}
         clauses = filter_clauses(filters) if filters else []
         if clauses:
             knn["filter"] = clauses
         try:
             res = self._search("knn", index=self.alias, knn=knn, size=k, source=["doc", "desc"])
         except BadRequestError as exc:
+            if self._rescore and "rescore_vector" in str(exc):  # a node before 8.18
+                self._rescore = False
+                return self.knn(vector, k, filters)
             raise IndexError_(f"knn search failed (were vectors stored?): {exc.message}") from exc
         return [Hit(h["_id"], 2.0 * float(h["_score"]) - 1.0, _doc(h["_source"]))
                 for h in res["hits"]["hits"]]
@@ -431,6 +471,9 @@ class ElasticIndex:
         copied = 0
         actions: list[dict[str, Any]] = []
         try:
+            if tag := self._meta(old).get("vector_model"):  # the copied vectors keep their model's name
+                meta = {**self._meta(new), "vector_model": tag}
+                self._call("rebuild", self.es.indices.put_mapping, index=new, meta=meta)
             for h in helpers.scan(self.es, index=old, query={"query": {"match_all": {}}, "_source": ["doc", "desc", "seq", "vec"]}, size=500):
                 src = h["_source"]
                 doc = _doc(src)

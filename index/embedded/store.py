@@ -251,6 +251,26 @@ class EmbeddedIndex:
             else:
                 conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('vector_model', ?)", (model_id,))
 
+    def vectors(self, ids: Sequence[str]) -> dict[str, list[float]]:
+        """The stored vector of each of `ids` that has one (index.base.StoredVectors)."""
+        if not ids:
+            return {}
+        with self._guard("vectors"):
+            rows = self.conn.execute(
+                "SELECT d.id, v.vec FROM documents d JOIN vectors v ON v.doc = d.rid "
+                "WHERE d.id IN (SELECT value FROM json_each(?))", (json.dumps(list(ids)),)).fetchall()
+        return {i: np.frombuffer(blob, dtype="<f4").astype(np.float32).tolist() for i, blob in rows}
+
+    def without_vectors(self, filters: Filters | None = None, limit: int = 1000) -> tuple[int, list[str]]:
+        """How many documents matching `filters` have no stored vector, and up to `limit` of their ids."""
+        fwhere, fparams = compile_filters(filters)
+        sql = f"FROM documents d WHERE {fwhere} AND NOT EXISTS (SELECT 1 FROM vectors v WHERE v.doc = d.rid)"
+        with self._guard("without_vectors"):
+            total = int(self.conn.execute(f"SELECT COUNT(*) {sql}", fparams).fetchone()[0])
+            ids = [str(r) for (r,) in self.conn.execute(f"SELECT d.id {sql} ORDER BY d.rid LIMIT ?",
+                                                         [*fparams, max(0, limit)])]
+        return total, ids
+
     # --- reads --------------------------------------------------------------------------------------------
     def count(self) -> int:
         with self._guard("count"):

@@ -18,7 +18,7 @@ import pytest
 from harvest.formats import parse_raw
 from harvest.raw import RawDocument, Reject
 from index.analysis import analyze
-from index.base import Filters, Index, SearchRequest
+from index.base import Filters, Index, SearchRequest, StoredVectors, VectorModelTag
 from index.model import PatentDocument
 from index.query.ast import (
     MatchAll,
@@ -270,6 +270,48 @@ def test_knn_top1_is_the_document_itself(backend: Index, corpus: list[PatentDocu
         assert hits[0].score == pytest.approx(1.0, abs=1e-3)
     only_cn = backend.knn(vectors[corpus[0].id], 10, Filters(countries=["CN"]))
     assert only_cn and {h.document.pn.country for h in only_cn} == {"CN"}
+
+
+def test_knn_top10_is_exact_cosines_top10(backend: Index, corpus: list[PatentDocument]) -> None:
+    """Nearest stored vectors (HNSW on the node; brute force embedded) against exact cosine, every document's
+    vector as the query, unfiltered and in a date window: recall@10 (up to ties) 1.0 on this small index."""
+    import numpy as np
+
+    vectors = vectors_for(corpus)
+    ids = [d.id for d in corpus]
+    matrix = np.array([vectors[i] for i in ids], dtype=np.float64)
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    window = date(2005, 1, 1)
+    in_window = np.array([bool(d.publication_date and d.publication_date >= window) for d in corpus])
+    assert 10 < in_window.sum() < len(corpus)
+    recalls = []
+    for filters, allowed in ((None, np.ones(len(ids), bool)), (Filters(published_from=window), in_window)):
+        for q in matrix:
+            cos = np.where(allowed, matrix @ q, -np.inf)
+            tenth = float(np.sort(cos)[-10])
+            hits = backend.knn(q.tolist(), 10, filters)
+            assert len(hits) == 10 and all(allowed[ids.index(h.id)] for h in hits)
+            recalls.append(sum(1 for h in hits if cos[ids.index(h.id)] >= tenth - 1e-3) / 10)
+            assert hits[0].score == pytest.approx(float(cos.max()), abs=0.02)
+    assert min(recalls) == 1.0, sum(recalls) / len(recalls)
+
+
+def test_stored_vectors_and_their_model(backend: Index, corpus: list[PatentDocument]) -> None:
+    """StoredVectors and VectorModelTag, which a preview needs to take its candidates from `knn`."""
+    assert isinstance(backend, StoredVectors) and isinstance(backend, VectorModelTag)
+    vectors = vectors_for(corpus)
+    stored = backend.vectors([*[d.id for d in corpus[:5]], "XX-0000000-A1"])
+    assert stored == {d.id: pytest.approx(vectors[d.id]) for d in corpus[:5]}
+    assert backend.vectors([]) == {}
+    assert backend.without_vectors() == (0, [])
+    assert backend.without_vectors(Filters(countries=["CN"]), limit=1) == (0, [])
+    assert backend.vector_model() is None
+    try:
+        backend.set_vector_model("model-a")
+        assert backend.vector_model() == "model-a"
+    finally:
+        backend.set_vector_model(None)
+    assert backend.vector_model() is None
 
 
 def test_backends_agree(opened: dict[str, Index], request: pytest.FixtureRequest) -> None:

@@ -72,6 +72,7 @@ def test_builtin_analysis_choice_matches_the_node(index: ElasticIndex) -> None:
 def test_rebuild_swaps_alias_without_downtime(index: ElasticIndex, corpus: list[PatentDocument]) -> None:
     assert not index.upsert(corpus).failed
     index.set_vectors(vectors_for(corpus))
+    index.set_vector_model("model-a")
     old = index.current_index()
     errors: list[BaseException] = []
     totals: list[int] = []
@@ -100,6 +101,7 @@ def test_rebuild_swaps_alias_without_downtime(index: ElasticIndex, corpus: list[
     assert index.count() == len(corpus)
     first = corpus[0]
     assert index.knn(vectors_for(corpus)[first.id], 1)[0].id == first.id  # vectors survive the copy
+    assert index.vector_model() == "model-a"  # with the name of their model
     assert index.get(first.id) is not None and index.get(first.id).to_dict() == first.to_dict()
 
 
