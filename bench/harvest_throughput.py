@@ -7,9 +7,10 @@ distinct), zips them the way the USPTO names its archives, serves them on 127.0.
       harvest state, as `patentsift harvest --path` runs it, until a search sees every document;
   (c) crawl (--crawl): the real Scrapy spider fetching the zips over HTTP -> split -> parse -> embedded index,
       until `count()` and a search see every document;
-  stages of (b), each timed alone on the same documents: splitting, safe XML parsing, field extraction,
-      tokenization for the index, the stored document's JSON encoding (+ zlib), SQLite writes (upsert minus
-      building its rows), and what is left for the harvest state and batching.
+  stages of (b), each timed alone on the same documents: splitting, safe XML parsing, field extraction (and each
+      ICE extractor's share), tokenization for the index, the stored document's JSON encoding (+ zlib), SQLite
+      writes (upsert minus building its rows; the FTS5 insert alone), what is left for the harvest state and
+      batching, and the floor no Python change removes (XML parse + zlib + FTS5).
 Prints docs/s and MB/s for each and ratios against (a); (a), (b) and the stages are the best of `--repeat` runs
 (default 3), (c) one run. Figures only; no asserts.
 
@@ -24,6 +25,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from lxml import etree
@@ -35,7 +37,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from parse_throughput import SHARED, build_weekly, real_grants  # noqa: E402
 
 from harvest.files import iter_raw_documents  # noqa: E402
-from harvest.formats import parse_raw  # noqa: E402
+from harvest.formats import parse_raw, uspto_ice  # noqa: E402
 from harvest.ingest import ingest_path  # noqa: E402
 from harvest.raw import RawDocument  # noqa: E402
 from harvest.state import HarvestState  # noqa: E402
@@ -45,6 +47,7 @@ from index.analysis import index_text  # noqa: E402
 from index.base import SearchRequest  # noqa: E402
 from index.embedded import EmbeddedIndex  # noqa: E402
 from index.embedded.rows import FTS_COLUMNS, doc_rows, encode_document  # noqa: E402
+from index.embedded.schema import connect  # noqa: E402
 from index.fields import index_fields  # noqa: E402
 from index.query.ast import MatchAll  # noqa: E402
 from patentsift.config import Config  # noqa: E402
@@ -112,7 +115,7 @@ def main() -> None:
             index.close()
             assert indexed == found == total_docs, (indexed, found, total_docs)
         line("(b) harvest --path -> searchable (embedded)", found, mbytes, offline_s, base_rate)
-        stages(files, work, offline_s, args.repeat)
+        stages(files, work, offline_s, args.repeat, base_rate)
         if not args.crawl:
             return
 
@@ -131,8 +134,10 @@ def main() -> None:
             print(f"searchable: {found} of {total_docs} documents; index.count() = {system.index.count()}")
 
 
-def stages(files: list[Path], work: Path, total_s: float, repeat: int = 3) -> None:
-    """Each stage of (b) timed alone on the same documents (best of `repeat`); shares of (b)'s wall time."""
+def stages(files: list[Path], work: Path, total_s: float, repeat: int = 3, base_rate: float = 0.0) -> None:
+    """Each stage of (b) timed alone on the same documents (best of `repeat`); shares of (b)'s time. Field extraction
+    is broken down by ICE extractor, SQLite writes by the FTS5 insert, and the part no Python change can remove
+    (XML parse + zlib + FTS5) is summed up as a floor."""
 
     def best(run: object) -> float:
         times = []
@@ -151,8 +156,12 @@ def stages(files: list[Path], work: Path, total_s: float, repeat: int = 3) -> No
             for col in FTS_COLUMNS:
                 index_text(f[col] or "")
 
+    def xml_parse() -> None:
+        for r in raws:  # each tree dropped at once, as in (a) and in a harvest (a list of them all costs memory)
+            parse_xml(r.data)
+
     split = best(lambda: [r for p in files for r in iter_raw_documents(p)])
-    xml = best(lambda: [parse_xml(r.data) for r in raws])
+    xml = best(xml_parse)
     parse = best(lambda: [parse_raw(r, fetched_at="2024-01-01T00:00:00+00:00") for r in raws])
     tok = best(tokenize)
     enc = best(lambda: [encode_document(d) for d in docs])
@@ -165,6 +174,7 @@ def stages(files: list[Path], work: Path, total_s: float, repeat: int = 3) -> No
             index.upsert(docs[i:i + 500])
         upserts.append(now() - t)
         index.close()
+    fts = fts_insert(work, [doc_rows(d).fts for d in docs], repeat)
     timed = {
         "split (cut documents out of the weekly file)": split,
         "XML parse (harvest.xmlsafe.parse_xml)": xml,
@@ -175,9 +185,53 @@ def stages(files: list[Path], work: Path, total_s: float, repeat: int = 3) -> No
         "SQLite writes (upsert minus doc_rows)": min(upserts) - rows,
     }
     timed["harvest state, batching, merge checks (the rest of (b))"] = total_s - sum(timed.values())
+    parts = extraction_parts(raws, best)
     print(f"stages of (b), each timed alone, best of {repeat} ({len(docs)} documents):")
     for name, sec in timed.items():
         print(f"  {name:<56} {sec:8.2f} s {sec / total_s:6.1%}")
+        if name.startswith("field extraction"):
+            for part, part_s in parts.items():
+                print(f"    {part:<54} {part_s:8.2f} s {part_s / total_s:6.1%}")
+        if name.startswith("SQLite writes"):
+            print(f"    {'of which the FTS5 insert (alone, same texts)':<54} {fts:8.2f} s {fts / total_s:6.1%}")
+    floor = xml + enc + fts
+    ceiling = f" = {len(docs) / floor / base_rate:.1%} of baseline" if base_rate else ""
+    print(f"floor in C (XML parse + JSON/zlib + FTS5 insert) {floor:.2f} s: with no Python work at all (b) would run "
+          f"at most at {len(docs) / floor:.0f} docs/s{ceiling}")
+
+
+def extraction_parts(raws: list[RawDocument], best: Callable[[Callable[[], object]], float]) -> dict[str, float]:
+    """Field extraction of the ICE grants by extractor, on trees parsed beforehand (not timed)."""
+    roots = [root for root in (parse_xml(r.data) for r in raws) if root.tag == "us-patent-grant"]
+    bibs = [root.find("us-bibliographic-data-grant") for root in roots]
+    runs: dict[str, Callable[[], object]] = {
+        "description + abstract": lambda: [(uspto_ice._paragraphs(r.find("description")),
+                                            uspto_ice._paragraphs(r.find("abstract"))) for r in roots],
+        "claims": lambda: [uspto_ice._claims(r.find("claims")) for r in roots],
+        "citations": lambda: [uspto_ice._citations(b) for b in bibs],
+        "parties": lambda: [uspto_ice._parties(b) for b in bibs],
+        "classifications": lambda: [(uspto_ice._ipc(b), uspto_ice._cpc(b), uspto_ice._other_classes(b)) for b in bibs],
+    }
+    out = {f"{name} (uspto_ice)": best(run) for name, run in runs.items()}
+    whole = best(lambda: [uspto_ice.parse(r, raw) for r, raw in zip(roots, raws, strict=False)])
+    out["the rest of uspto_ice.parse"] = whole - sum(out.values())
+    return out
+
+
+def fts_insert(work: Path, texts: list[tuple[str, ...]], repeat: int) -> float:
+    """The FTS5 insert alone: the analyzed texts of every document into a fresh index's full-text table."""
+    sql = "INSERT INTO fts(rowid, {}) VALUES (?{})".format(
+        ", ".join(f'"{c}"' for c in FTS_COLUMNS), ", ?" * len(FTS_COLUMNS))
+    times = []
+    for n in range(repeat):
+        conn = connect(work / f"fts-{n}.sqlite")
+        t = now()
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(sql, [(i + 1, *cols) for i, cols in enumerate(texts)])
+        conn.execute("COMMIT")
+        times.append(now() - t)
+        conn.close()
+    return min(times)
 
 
 if __name__ == "__main__":

@@ -144,6 +144,20 @@ def _parser() -> etree.XMLParser:
     )
 
 
+def _may_name_entities(body: bytes, look: int = 256) -> bool:
+    """False when every `&` of `body` starts a character reference (`&#...;`): then no entity needs mapping. A look
+    at each `&` (found by memchr) is cheaper than a regex scan of the whole document; past `look` of them, True."""
+    find, starts = body.find, body.startswith
+    at = find(b"&")
+    for _ in range(look):
+        if at < 0:
+            return False
+        if not starts(b"&#", at):
+            return True
+        at = find(b"&", at + 2)
+    return True
+
+
 def parse_xml(data: bytes) -> etree._Element:
     """Parse one XML document from bytes, or raise `Reject` with a reason a person can act on."""
     if _BLANK.match(data):  # nothing but whitespace, NULs and BOM bytes (matching stops at the first other byte)
@@ -152,7 +166,7 @@ def parse_xml(data: bytes) -> etree._Element:
         raise Reject(f"document is {len(data)} bytes, over the {MAX_DOCUMENT_BYTES}-byte limit")
     check_internal_subset(data)
     body = _strip_doctype(data)
-    if _ENTITY_REF.search(body):  # most documents use numeric references only
+    if _may_name_entities(body) and _ENTITY_REF.search(body):  # most documents use numeric references only
         body = _ENTITY_REF.sub(_replace_entity, body)
     declared = _XML_DECL.match(body)
     if declared and declared.group(1).lower() in (b"utf-8", b"utf8") and not body.isascii():
@@ -190,12 +204,30 @@ def syntax_reason(data: bytes, exc: etree.XMLSyntaxError) -> str:
 def collapse_ws(text: str) -> str:
     """`text` with each whitespace run made one space and the ends stripped (`re.sub(r"\\s+", " ", text).strip()`).
 
-    Fast path: in printable text the only whitespace is the ASCII space (every other whitespace character is
-    non-printable), so without a double space there is nothing to collapse.
+    Fast paths, a few scans in C and no list of words: in printable text the only whitespace is the ASCII space
+    (every other whitespace character is non-printable), so without a double space there is nothing to collapse.
+    Longer ASCII text (known without a scan) has no whitespace but the space, the line break and the rare control
+    characters of `_ASCII_RARE_WS`: without the latter, its line breaks become spaces and double spaces are halved
+    until none is left (cheaper than `isprintable`'s look at each character, and than splitting into words).
     """
-    if text.isprintable() and "  " not in text:
+    if len(text) > 128 and text.isascii():
+        if "\n" in text:
+            text = text.replace("\n", " ")
+        if not _has_rare_ascii_ws(text):
+            while "  " in text:
+                text = text.replace("  ", " ")
+            return text.strip()
+    elif text.isprintable() and "  " not in text:
         return text.strip()
     return " ".join(text.split())
+
+
+_ASCII_RARE_WS = "\t\r\x0b\x0c\x1c\x1d\x1e\x1f"  # with " " and "\n": the ASCII characters str.split() splits on
+
+
+def _has_rare_ascii_ws(text: str) -> bool:
+    return ("\t" in text or "\r" in text or "\x0b" in text or "\x0c" in text or "\x1c" in text or "\x1d" in text
+            or "\x1e" in text or "\x1f" in text)
 
 
 def text_of(el: etree._Element | None, sep: str = "") -> str:

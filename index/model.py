@@ -8,6 +8,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -87,6 +88,7 @@ _LEGAL_SUFFIXES = re.compile(
 )
 
 
+@lru_cache(maxsize=16384)  # applicants recur across a weekly file; a name costs several regex passes
 def normalize_party_name(name: str) -> str:
     """Upper-case, strip punctuation and common legal-form suffixes, so facets group one company once."""
     text = unicodedata.normalize("NFKC", name or "").upper()

@@ -10,16 +10,16 @@ from lxml import etree
 
 from harvest.xmlsafe import collapse_ws, text_of
 from index.classification import Classification
-from index.model import Citation, Claim, Party, PublicationNumber, parse_date
+from index.model import Citation, Claim, Party, parse_date
 
-_WS = re.compile(r"\s+")
+_COUNTRY = re.compile(r"[A-Z]{2}")
 _PLAIN_PATH = re.compile(r"[A-Za-z_][\w.-]*(?:/[A-Za-z_][\w.-]*)*")
 _DIGITS = re.compile(r"(\d+)")
 _STEPS: dict[str, tuple[str, ...]] = {}  # path -> its tag steps; () for paths `first` leaves to ElementPath
 _CLAIM_ID = re.compile(r"CLM-0*(\d+)(?:\s*-\s*(?:CLM-)?0*(\d+))?", re.I)
 _LEADING_NUM = re.compile(r"^\s*(\d+)\s*(?:\.?\s*-\s*\d+\s*)?\.\s*")
 _LETTER_CLASS_ZEROS = re.compile(r"(?<=^[A-Z])0+(?=\d)")
-_CANCELED = re.compile(r"^\(?\s*(canceled|cancelled|deleted|withdrawn)\s*\)?\s*\.?$", re.I)
+_CANCELED = re.compile(r"\(?\s*(canceled|cancelled|deleted|withdrawn)\s*\)?\s*\.?$", re.I)  # after the number
 
 
 def child_text(el: etree._Element | None, path: str) -> str:
@@ -44,6 +44,18 @@ def first(el: etree._Element, path: str) -> etree._Element | None:
     return found
 
 
+def leaf_text(el: etree._Element | None) -> str:
+    """`text_of(el)`, quicker for the common case of a short leaf (`<country>US</country>`)."""
+    if el is None:
+        return ""
+    if len(el):
+        return text_of(el)
+    text = el.text
+    if not text:
+        return ""
+    return text.strip() if text.isprintable() and "  " not in text else collapse_ws(text)
+
+
 def children_by_tag(el: etree._Element) -> dict[str, etree._Element]:
     """The first child element of each tag, in one pass (for reading several fields of a small record)."""
     out: dict[str, etree._Element] = {}
@@ -56,12 +68,13 @@ def rich_text(el: etree._Element | None, skip: Iterable[str] = (), blocks: Itera
     """Text of `el` with whitespace collapsed, dropping `skip` subtrees (tables, maths: their tails stay) and
     putting a space around `blocks` (nested claim steps) so words of adjacent blocks do not run together.
 
-    lxml serializes the text when `el` holds neither; otherwise the tree is walked (skipped subtrees unvisited).
+    lxml serializes the text when `el` holds nothing to skip and every block already has whitespace around it
+    (`_spaced`: the common, pretty-printed case); otherwise the tree is walked (skipped subtrees unvisited).
     """
     if el is None:
         return ""
-    tags = (*skip, *blocks)
-    if not tags or next(el.iterdescendants(*tags), None) is None:
+    skip, blocks = tuple(skip), tuple(blocks)
+    if (not skip or next(el.iterdescendants(*skip), None) is None) and (not blocks or _spaced(el, blocks)):
         return collapse_ws(etree.tostring(el, method="text", encoding=str, with_tail=False))
     skip_set, block_set = frozenset(skip), frozenset(blocks)
     parts: list[str] = []
@@ -84,6 +97,39 @@ def rich_text(el: etree._Element | None, skip: Iterable[str] = (), blocks: Itera
 
     walk(el)
     return collapse_ws("".join(parts))
+
+
+def _spaced(el: etree._Element, blocks: tuple[str, ...]) -> bool:
+    """True when the spaces `rich_text` puts around each `blocks` element under `el` change nothing once whitespace
+    is collapsed: each side of each block already touches whitespace, the start or end of the text, or the space of
+    an enclosing block (itself checked in turn). Conservative: an undecided side answers False (the tree is walked).
+    """
+    for block in el.iterdescendants(*blocks):
+        text = block.text
+        if not (text and text[0].isspace()):  # before the block: the text before it must end with whitespace
+            prev = block.getprevious()
+            if prev is not None:
+                before = prev.tail
+                if not (before and before[-1].isspace()):
+                    return False
+            else:
+                parent = block.getparent()
+                before = parent.text
+                if before:
+                    if not before[-1].isspace():
+                        return False
+                elif parent is not el and parent.tag not in blocks:
+                    return False
+        tail = block.tail
+        if not (tail and tail[0].isspace()):  # after the block: its own text must end with whitespace ...
+            inner = block[-1].tail if len(block) else text
+            if not (inner and inner[-1].isspace()):
+                if tail or block.getnext() is not None:  # ... or nothing follows it in an enclosing block
+                    return False
+                parent = block.getparent()
+                if parent is not el and parent.tag not in blocks:
+                    return False
+    return True
 
 
 def top_level(section: etree._Element, tags: Container[str], skip: Container[str]) -> Iterator[etree._Element]:
@@ -153,12 +199,29 @@ def loose_date(text: str | None) -> date | None:
     return d
 
 
+_CITATION_DATES: dict[str | None, date | None] = {}
+
+
+def citation_date(text: str | None) -> date | None:
+    """`loose_date`, remembered: citations of a weekly file share a few thousand dates (`20150700` ...)."""
+    try:
+        return _CITATION_DATES[text]
+    except KeyError:
+        value = _CITATION_DATES[text] = loose_date(text)
+        if len(_CITATION_DATES) > 65536:  # bounded: an odd file with countless distinct dates starts afresh
+            _CITATION_DATES.clear()
+        return value
+
+
 def docdb(country: str, number: str, kind: str = "") -> str:
-    """`US-3343988-A` from the parts a citation or reference gives (spaces and commas dropped)."""
+    """`US-3343988-A` from the parts a citation or reference gives (spaces and commas dropped): the
+    `PublicationNumber.docdb` of those parts, spelt out here (a citation needs only the string)."""
     number = number or ""
     if not (number.isascii() and number.isalnum()):
         number = re.sub(r"[\s,]", "", number)
-    return PublicationNumber((country or "US").strip().upper(), number, (kind or "").strip().upper()).docdb
+    country = (country or "US").strip().upper()
+    kind = (kind or "").strip().upper()
+    return f"{country}-{number}-{kind}" if kind else f"{country}-{number}"
 
 
 def application_number(country: str, number: str) -> str | None:
@@ -175,8 +238,7 @@ def patent_citation(
 ) -> Citation | None:
     if not number.strip():
         return None
-    return Citation(kind="patent", number=docdb(country, number, kind), category=category or None,
-                    date=loose_date(when))
+    return Citation("patent", docdb(country, number, kind), None, category or None, citation_date(when))
 
 
 def npl_citation(text: str, category: str | None) -> Citation | None:
@@ -191,13 +253,13 @@ def person_name(first: str, last: str, org: str = "") -> str:
 
 
 def party(name: str, country: str | None, role: str) -> Party | None:
-    name = _WS.sub(" ", name or "").strip()
+    name = collapse_ws(name or "")
     if not name:
         return None
     country = (country or "").strip().upper() or None
-    if country and not re.fullmatch(r"[A-Z]{2}", country):
+    if country and not (len(country) == 2 and _COUNTRY.fullmatch(country)):
         country = None
-    return Party(name=name, country=country, role=role)
+    return Party(name, country, role)
 
 
 def unique_parties(parties: Iterable[Party | None]) -> list[Party]:
@@ -314,10 +376,13 @@ def compact(items: Iterable[Classification | None]) -> list[Classification]:
 def make_claim(num: int, text: str, refs: Iterable[str]) -> Claim | None:
     """A claim from its text and the ids it refers to; None for a `(canceled)` placeholder."""
     text = clean_claim(text)
-    if is_canceled(text):
+    lead = _LEADING_NUM.match(text)  # `1. `, `1-18. `
+    if _CANCELED.match(text, lead.end() if lead else 0):  # `1-18. (canceled)`: dropped in prosecution, not a claim
         return None
     deps = [d for d in referenced_claims(refs) if d != num]  # a claim citing itself is a source slip
-    return Claim(num=num, text=strip_claim_number(text, num), depends_on=deps)
+    if lead and int(lead.group(1)) == num:  # the leading `1. ` repeats the claim's own number
+        text = text[lead.end():]
+    return Claim(num, text, deps)
 
 
 def claim_num(ident: str | None, fallback: int) -> int:
@@ -342,16 +407,3 @@ def clean_claim(text: str) -> str:
     if text.isprintable() and " ," not in text and " ;" not in text and " :" not in text and " ." not in text:
         return text  # printable text has no whitespace but the space (see `collapse_ws`): nothing to close
     return re.sub(r"\s+([,;:.](?:\s|$))", r"\1", text)
-
-
-def is_canceled(text: str) -> bool:
-    """`1-18. (canceled)`: a placeholder for claims dropped in prosecution, not a claim."""
-    return bool(_CANCELED.match(_LEADING_NUM.sub("", text, count=1)))
-
-
-def strip_claim_number(text: str, num: int) -> str:
-    """Drop the leading `1. ` that repeats the claim's own number."""
-    m = _LEADING_NUM.match(text)
-    if m and int(m.group(1)) == num:
-        return text[m.end():]
-    return text

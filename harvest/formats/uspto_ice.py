@@ -15,6 +15,7 @@ from index.model import Citation, Claim, Party, PatentDocument, Priority, Public
 _SKIP = ("tables", "table", "maths", "math", "us-math", "chemistry", "us-chemistry", "img", "figure",
          "sequence-list", "us-sequence-list-doc", "in-line-formulae")
 _PARAS = ("p", "heading")
+_CLAIM_BLOCKS = ("claim-text",)
 _SYMBOL_PARTS = ("section", "class", "subclass", "main-group", "subgroup")
 
 
@@ -83,11 +84,12 @@ def _priorities(bib: etree._Element) -> list[Priority]:
 def _ipc(bib: etree._Element) -> list[Classification]:
     out: list[Classification | None] = []
     for c in bib.iterfind("classifications-ipcr/classification-ipcr"):
+        fields = common.children_by_tag(c)  # one pass over the dozen children
         out.append(Classification.from_parts(
-            "IPC", *(common.child_text(c, t) for t in _SYMBOL_PARTS),
+            "IPC", *(common.leaf_text(fields.get(t)) for t in _SYMBOL_PARTS),
             version=common.child_text(c, "ipc-version-indicator/date") or None,
-            value=common.child_text(c, "classification-value") or None,
-            first=common.child_text(c, "symbol-position") == "F",
+            value=common.leaf_text(fields.get("classification-value")) or None,
+            first=common.leaf_text(fields.get("symbol-position")) == "F",
         ))
     for c in bib.iterfind("classification-ipc"):  # v4.0 and a few v4.1: strings like "A61K 9/20", "7A61K 9/20"
         edition = common.child_text(c, "edition").lstrip("0") or None
@@ -102,13 +104,15 @@ def _cpc(bib: etree._Element) -> list[Classification]:
     seen: set[str] = set()
     for group, first in (("main-cpc", True), ("further-cpc", False)):
         for c in bib.iterfind(f"classifications-cpc/{group}//classification-cpc"):
+            fields = common.children_by_tag(c)
+            direct = c.getparent().tag == group  # not in a combination-set
             cls = Classification.from_parts(
-                "CPC", *(common.child_text(c, t) for t in _SYMBOL_PARTS),
+                "CPC", *(common.leaf_text(fields.get(t)) for t in _SYMBOL_PARTS),
                 version=common.child_text(c, "cpc-version-indicator/date") or None,
-                value=common.child_text(c, "classification-value") or None,
-                first=first and c.getparent().tag == group,
+                value=common.leaf_text(fields.get("classification-value")) or None,
+                first=first and direct,
             )
-            if c.getparent().tag == group or cls.symbol not in seen:
+            if direct or cls.symbol not in seen:
                 seen.add(cls.symbol)
                 out.append(cls)
     return out
@@ -153,12 +157,13 @@ def _parties(bib: etree._Element) -> tuple[list[Party], list[Party]]:
 
 
 def _party(el: etree._Element, role: str) -> Party | None:
-    book = el.find("addressbook")
+    book = next(el.iterchildren("addressbook"), None)
     if book is None:
         book = el  # v4.0 assignees: <assignee><orgname>...</orgname></assignee>
     fields = common.children_by_tag(book)
     name = common.person_name(
-        text_of(fields.get("first-name")), text_of(fields.get("last-name")), text_of(fields.get("orgname")),
+        common.leaf_text(fields.get("first-name")), common.leaf_text(fields.get("last-name")),
+        common.leaf_text(fields.get("orgname")),
     )
     country = (common.child_text(book, "address/country") or common.child_text(el, "residence/country")
                or common.child_text(el, "nationality/country"))
@@ -166,36 +171,57 @@ def _party(el: etree._Element, role: str) -> Party | None:
 
 
 def _citations(bib: etree._Element) -> list[Citation]:
-    out: list[Citation | None] = []
-    for cit in bib.iterfind("references-cited/citation"):
-        out.append(_citation(cit))
-    for cit in bib.iterfind("us-references-cited/us-citation"):
-        out.append(_citation(cit))
-    return [c for c in out if c is not None]
+    out: list[Citation] = []
+    for path in ("references-cited/citation", "us-references-cited/us-citation"):
+        for cit in bib.iterfind(path):
+            c = _citation(cit)
+            if c is not None:
+                out.append(c)
+    return out
 
 
 def _citation(cit: etree._Element) -> Citation | None:
-    fields = common.children_by_tag(cit)
-    category = text_of(fields.get("category")) or None
-    patcit = fields.get("patcit")
-    pat = None if patcit is None else common.first(patcit, "document-id")
+    """The first `category`, `patcit` and `nplcit` child decide (one pass over the children, then over the
+    document-id's: a citation is small and a weekly file holds tens of thousands)."""
+    category = patcit = nplcit = None
+    for child in cit.iterchildren(etree.Element):
+        tag = child.tag
+        if tag == "patcit":
+            patcit = child if patcit is None else patcit
+        elif tag == "category":
+            category = child if category is None else category
+        elif tag == "nplcit":
+            nplcit = child if nplcit is None else nplcit
+    cat = common.leaf_text(category) or None
+    pat = None if patcit is None else next(patcit.iterchildren("document-id"), None)
     if pat is None and patcit is not None:
         pat = cit.find("patcit/document-id")  # a later <patcit> may hold it
     if pat is not None:
-        parts = common.children_by_tag(pat)  # country, doc-number, kind, name, date
+        country = number = kind = when = None  # and <name>, unused
+        for child in pat.iterchildren(etree.Element):
+            tag = child.tag
+            if tag == "doc-number":
+                number = child if number is None else number
+            elif tag == "country":
+                country = child if country is None else country
+            elif tag == "kind":
+                kind = child if kind is None else kind
+            elif tag == "date":
+                when = child if when is None else when
         return common.patent_citation(
-            text_of(parts.get("country")), text_of(parts.get("doc-number")), text_of(parts.get("kind")),
-            category, text_of(parts.get("date")),
+            common.leaf_text(country), common.leaf_text(number), common.leaf_text(kind), cat,
+            common.leaf_text(when),
         )
-    return common.npl_citation(text_of(fields.get("nplcit")), category)
+    return common.npl_citation(common.leaf_text(nplcit), cat)
 
 
 def _claims(claims: etree._Element | None) -> list[Claim]:
     if claims is None:
         return []
+    skip = _SKIP if next(claims.iterdescendants(*_SKIP), None) is not None else ()  # one look for all claims
     out = []
     for pos, claim in enumerate(claims.iterfind("claim"), start=1):
         num = common.claim_num(claim.get("num") or claim.get("id"), pos)
-        text = common.rich_text(claim, skip=_SKIP, blocks=("claim-text",))
+        text = common.rich_text(claim, skip=skip, blocks=_CLAIM_BLOCKS)
         out.append(common.make_claim(num, text, (r.get("idref", "") for r in claim.iter("claim-ref"))))
     return [c for c in out if c is not None]
