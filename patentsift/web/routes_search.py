@@ -66,8 +66,11 @@ def search_page(request: Request, user: CurrentUser, index: Annotated[Index, Dep
                 q: str = "", offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
                 cursor: str | None = None, size: Annotated[int, Query(ge=1, le=100)] = PAGE_SIZE,
                 sort: Literal["relevance", "pd", "ad"] = "relevance", group: bool = True) -> Response:
-    """`offset` numbers the results; `cursor` (from the previous page) fetches the page after it; `size` results
-    per page; `sort` the order; `group`: one result per family."""
+    """`offset` numbers the results (the families, when grouped); `cursor` (from the previous page of a flat list)
+    fetches the page after it, so a cursor pages the flat list; `size` results per page; `sort` the order;
+    `group`: one result per family."""
+    if cursor:
+        group = False
     return _search_page(request, index, q, offset=offset, cursor=cursor, size=size, sort=sort, group=group)
 
 

@@ -143,12 +143,17 @@ def test_search_page_paginates(client: TestClient) -> None:
     first = client.get("/search", params={"q": ""})
     assert first.status_code == 200 and "75 results" in first.text
     next_url = re.search(r'href="([^"]+)" rel="next"', first.text).group(1).replace("&amp;", "&")
-    assert "cursor=" in next_url and "offset=10" in next_url
+    assert "offset=10" in next_url and "cursor=" not in next_url  # grouped pages count families by offset
     second = client.get(next_url)
     ids_first = set(re.findall(r'class="title" href="/documents/([^"]+)"', first.text))
     ids_second = set(re.findall(r'class="title" href="/documents/([^"]+)"', second.text))
     assert len(ids_first) == len(ids_second) == 10 and not ids_first & ids_second
     assert 'start="11"' in second.text and 'rel="prev"' in second.text
+    flat = client.get("/search", params={"q": "", "group": 0})  # a flat list pages with the cursor
+    flat_next = re.search(r'href="([^"]+)" rel="next"', flat.text).group(1).replace("&amp;", "&")
+    assert "cursor=" in flat_next and "offset=10" in flat_next and "group=0" in flat_next
+    flat_second = set(re.findall(r'class="title" href="/documents/([^"]+)"', client.get(flat_next).text))
+    assert len(flat_second) == 10 and not flat_second & ids_first
 
 
 def test_bad_query_shows_the_message_and_position(client: TestClient) -> None:
