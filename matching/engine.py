@@ -50,8 +50,8 @@ from matching.applicants import ApplicantAliases, applicant_key
 from matching.dedupe import invention_keys, suppress_duplicates
 from matching.embeddings import Embedder
 from matching.explain import (
+    DescriptionText,
     Explanation,
-    description_highlights,
     matched_applicants,
     matched_classes,
     matched_terms,
@@ -681,7 +681,7 @@ class MatchingEngine:
             doc = docs[i]
             marks = dict(highlights.get(doc.id, {}))
             if p.lexical is not None and "lexical" in p.weights and doc.description:
-                if desc := description_highlights(p.lexical, doc.description):
+                if desc := meta.description(i).highlights(p.lexical):
                     marks["desc"] = desc  # the description's share of the BM25 evidence
             exp = Explanation(
                 terms=matched_terms(marks), snippets={k: v[:2] for k, v in marks.items() if v},
@@ -716,6 +716,7 @@ class _BatchMeta:
         self.docs = docs
         self.aliases = aliases
         self.n = len(docs)
+        self._descriptions: dict[int, DescriptionText] = {}
         self.by_subclass: dict[str, list[tuple[int, str]]] = defaultdict(list)
         self.by_applicant: dict[str, list[int]] = defaultdict(list)
         for i, d in enumerate(docs):
@@ -725,6 +726,12 @@ class _BatchMeta:
                 self.by_applicant[key].append(i)
         self._tokens: dict[int, set[str]] = {}
         self._keys: dict[int, set[str]] = {}
+
+    def description(self, i: int) -> DescriptionText:
+        """Document i's description, analyzed once for every profile that explains a match on it."""
+        if i not in self._descriptions:
+            self._descriptions[i] = DescriptionText(self.docs[i].description or "")
+        return self._descriptions[i]
 
     def keys(self, i: int) -> set[str]:
         """The document's invention keys (matching.dedupe), computed once per batch; do not mutate."""

@@ -69,53 +69,77 @@ def query_phrases(query: Query | None, negated: bool = False) -> list[tuple[tupl
 def description_highlights(query: Query | None, text: str, limit: int = MAX_DESCRIPTION_SNIPPETS) -> list[str]:
     """Snippets of the description with <mark> around what the query's clauses matched (HTML-escaped), the first
     `limit` places; the index highlights title, abstract and claims, this adds the description's share."""
-    phrases = query_phrases(query)
-    if not phrases or not text:
-        return []
-    if text.isascii():
-        lower = text.lower()
-        phrases = [(w, prefix) for w, prefix in phrases if w[0] in lower]
+    return DescriptionText(text).highlights(query, limit)
+
+
+class DescriptionText:
+    """One description, lower-cased and analyzed on first need, then highlighted for any number of queries (a
+    batch's explanations share one per document: descriptions are long, and many profiles match one document)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._ascii = text.isascii()
+        self._lower: str | None = None
+        self._spans: list[tuple[str, int, int]] | None = None
+        self._tokens: list[str] = []
+        self._where: dict[str, list[int]] = {}
+
+    def _may_occur(self, first_token: str) -> bool:
+        if not self._ascii:
+            return True
+        if self._lower is None:
+            self._lower = self.text.lower()
+        return first_token in self._lower
+
+    def _analyzed(self) -> tuple[list[tuple[str, int, int]], list[str], dict[str, list[int]]]:
+        if self._spans is None:
+            self._spans = analyze_spans(self.text)
+            self._tokens = [t for t, _, _ in self._spans]
+            for i, tok in enumerate(self._tokens):
+                self._where.setdefault(tok, []).append(i)
+        return self._spans, self._tokens, self._where
+
+    def highlights(self, query: Query | None, limit: int = MAX_DESCRIPTION_SNIPPETS) -> list[str]:
+        """`description_highlights` of this text."""
+        text = self.text
+        phrases = [(w, prefix) for w, prefix in query_phrases(query) if self._may_occur(w[0])] if text else []
         if not phrases:
             return []
-    spans = analyze_spans(text)
-    tokens = [t for t, _, _ in spans]
-    where: dict[str, list[int]] = {}
-    for i, tok in enumerate(tokens):
-        where.setdefault(tok, []).append(i)
-    found: list[tuple[int, int]] = []
-    for words, prefix in phrases:
-        n = len(words)
-        if prefix and n == 1:
-            starts = [i for tok, at in where.items() if tok.startswith(words[0]) for i in at]
-        else:
-            starts = where.get(words[0], [])
-        for i in starts:
-            if i + n <= len(tokens) and all(
-                    tokens[i + k] == words[k] or (prefix and k == n - 1 and tokens[i + k].startswith(words[k]))
-                    for k in range(1, n)):
-                found.append((spans[i][1], spans[i + n - 1][2]))
-    if not found:
-        return []
-    merged: list[list[int]] = []
-    for a, b in sorted(found):
-        if merged and a <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], b)
-        else:
-            merged.append([a, b])
-    out: list[str] = []
-    while merged and len(out) < limit:
-        start = max(0, merged[0][0] - SNIPPET_CHARS // 3)
-        end = min(len(text), start + SNIPPET_CHARS)
-        inside = [m for m in merged if m[1] <= end]
-        merged = [m for m in merged if m[1] > end]
-        pieces, at = [], start
-        for a, b in inside:
-            pieces += [html.escape(text[at:a]), f"<mark>{html.escape(text[a:b])}</mark>"]
-            at = b
-        pieces.append(html.escape(text[at:end]))
-        snippet = " ".join("".join(pieces).split())
-        out.append(("… " if start else "") + snippet + (" …" if end < len(text) else ""))
-    return out
+        spans, tokens, where = self._analyzed()
+        found: list[tuple[int, int]] = []
+        for words, prefix in phrases:
+            n = len(words)
+            if prefix and n == 1:
+                starts = [i for tok, at in where.items() if tok.startswith(words[0]) for i in at]
+            else:
+                starts = where.get(words[0], [])
+            for i in starts:
+                if i + n <= len(tokens) and all(
+                        tokens[i + k] == words[k] or (prefix and k == n - 1 and tokens[i + k].startswith(words[k]))
+                        for k in range(1, n)):
+                    found.append((spans[i][1], spans[i + n - 1][2]))
+        if not found:
+            return []
+        merged: list[list[int]] = []
+        for a, b in sorted(found):
+            if merged and a <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], b)
+            else:
+                merged.append([a, b])
+        out: list[str] = []
+        while merged and len(out) < limit:
+            start = max(0, merged[0][0] - SNIPPET_CHARS // 3)
+            end = min(len(text), start + SNIPPET_CHARS)
+            inside = [m for m in merged if m[1] <= end]
+            merged = [m for m in merged if m[1] > end]
+            pieces, at = [], start
+            for a, b in inside:
+                pieces += [html.escape(text[at:a]), f"<mark>{html.escape(text[a:b])}</mark>"]
+                at = b
+            pieces.append(html.escape(text[at:end]))
+            snippet = " ".join("".join(pieces).split())
+            out.append(("… " if start else "") + snippet + (" …" if end < len(text) else ""))
+        return out
 
 
 def matched_classes(doc: PatentDocument, prefixes: Iterable[str]) -> list[str]:
