@@ -47,20 +47,6 @@ def corpus(shared_patents: Path) -> list[PatentDocument]:
     return [docs[k] for k in sorted(docs)]
 
 
-@pytest.fixture(scope="module")
-def embedder():  # noqa: ANN201 - the real model, loaded once
-    from matching.embeddings import load_embedder
-
-    return load_embedder()
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
-    from matching.embedding_cache import EmbeddingCache
-
-    return EmbeddingCache(tmp_path_factory.mktemp("emb") / "cache.sqlite")
-
-
 @dataclass
 class World:
     index: Index

@@ -32,13 +32,6 @@ def corpus(shared_patents: Path) -> list[PatentDocument]:
     return list(docs.values())
 
 
-@pytest.fixture(scope="module")
-def embedder():  # noqa: ANN201 - the real model, loaded once
-    from matching.embeddings import load_embedder
-
-    return load_embedder()
-
-
 def _world(tmp: Path, docs: list[PatentDocument], embedder=None):  # noqa: ANN001, ANN202
     index = EmbeddedIndex(tmp / "index.sqlite")
     assert not index.upsert(docs).failed

@@ -31,20 +31,6 @@ def corpus(shared_patents: Path) -> list[PatentDocument]:
     return chosen
 
 
-@pytest.fixture(scope="module")
-def embedder():  # noqa: ANN201 - the real model, loaded once
-    from matching.embeddings import load_embedder
-
-    return load_embedder()
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
-    from matching.embedding_cache import EmbeddingCache
-
-    return EmbeddingCache(tmp_path_factory.mktemp("emb") / "cache.sqlite")
-
-
 @pytest.fixture
 def world(tmp_path: Path, corpus: list[PatentDocument], embedder, cache):  # noqa: ANN001, ANN201
     index = EmbeddedIndex(tmp_path / "index.sqlite")

@@ -79,13 +79,6 @@ def test_engine_matches_a_chinese_profile_lexically_and_explains_it(index, tmp_p
 
 
 # --- the default embedding model: one space for Chinese and English ---------------------------------------------
-@pytest.fixture(scope="module")
-def embedder():  # noqa: ANN201 - the default model, loaded once
-    from matching.embeddings import load_embedder
-
-    return load_embedder()
-
-
 def test_default_model_is_multilingual_e5_centered_by_language(embedder):
     from matching.multilingual import script_group
 
