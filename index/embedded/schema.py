@@ -31,6 +31,12 @@ CREATE INDEX IF NOT EXISTS documents_seq ON documents(seq);
 CREATE INDEX IF NOT EXISTS documents_pd ON documents(pd);
 CREATE INDEX IF NOT EXISTS documents_ad ON documents(ad);
 CREATE INDEX IF NOT EXISTS documents_cc ON documents(cc, kind);
+-- newest first, then id: the order of unscored results; it also covers the columns the facet cache reads
+-- (created when missing, also in files written before it)
+CREATE INDEX IF NOT EXISTS documents_pdkey ON documents(pdkey DESC, id, year, cc, kind);
+-- a narrow copy of the columns a query condition reads, found by row id: checking the conditions of many
+-- matches does not read the wide rows (created when missing, also in files written before it)
+CREATE INDEX IF NOT EXISTS documents_match ON documents(rid, pd, ad, cc, kind, an, lang, fam);
 CREATE TABLE IF NOT EXISTS keys (key TEXT NOT NULL, doc INTEGER NOT NULL, PRIMARY KEY (key, doc)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS keys_doc ON keys(doc);
 CREATE TABLE IF NOT EXISTS classes (

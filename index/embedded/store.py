@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -25,6 +26,7 @@ from index.base import (
     check_sort,
 )
 from index.embedded.compile import Compiled, compile_cached, compile_filters
+from index.embedded.facets import FacetColumns
 from index.embedded.highlight import AnalyzedFields, highlight
 from index.embedded.rows import FTS_COLUMNS, DocRows, decode_document, doc_rows
 from index.embedded.schema import SIDE_TABLES, connect
@@ -67,6 +69,7 @@ class EmbeddedIndex:
         self._lock = threading.RLock()
         self._writes = 0  # bumped on every write by this object; with PRAGMA data_version it keys the caches
         self._vectors: tuple[tuple[int, int], VectorMatrix] | None = None
+        self._facet_cache: tuple[tuple[int, int], FacetColumns] | None = None
         with self._guard("open"):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn: sqlite3.Connection | None = connect(self.path, timeout)
@@ -316,15 +319,30 @@ class EmbeddedIndex:
         check_sort(request.sort)
         compiled = compile_cached(request.query)
         fwhere, fparams = compile_filters(request.filters)
+        for name in request.facets:
+            if name not in FACETS:
+                raise ValueError(f"unknown facet {name!r} (known: {', '.join(FACETS)})")
         where = f"{compiled.where} AND {fwhere}"
         params = [*compiled.params, *fparams]
+        match_all = compiled.where == "1" and fwhere == "1"
         m_cte = (f"m AS (SELECT d.rid, d.id, d.pdkey, {_ADKEY} AS adkey, d.year, d.cc, d.kind FROM documents d "
                  f"WHERE {where})")
-        with self._guard("search"):
-            conn = self.conn
-            total = int(conn.execute(f"WITH {m_cte} SELECT COUNT(*) FROM m", params).fetchone()[0])
-            rows, next_cursor = self._page(conn, m_cte, params, compiled, request) if total else ([], None)
-            facets = {name: self._facet(conn, m_cte, params, name) for name in request.facets}
+        with self._guard("search"), self._snapshot() as conn:
+            rids: np.ndarray | None = None  # the matching row ids (sorted), where known
+            if compiled.score_expr and request.sort == "relevance":
+                # one FTS5 pass scores every match; the page is cut from those scores (no join, no full sort)
+                rids, k1 = self._scored_matches(conn, compiled, where, params, fwhere)
+                total = len(rids)
+                rows, next_cursor = self._top_page(conn, rids, k1, request) if total else ([], None)
+            else:
+                total = int(conn.execute(f"WITH {m_cte} SELECT COUNT(*) FROM m", params).fetchone()[0])
+                if not total:
+                    rows, next_cursor = [], None
+                elif match_all and request.sort != "ad" and not request.search_after:
+                    rows, next_cursor = self._newest_page(conn, request)
+                else:
+                    rows, next_cursor = self._page(conn, m_cte, params, compiled, request)
+            facets = self._facets(conn, m_cte, params, rids, match_all, request.facets) if request.facets else {}
             bodies = dict(conn.execute(
                 "SELECT rid, body FROM documents WHERE rid IN (SELECT value FROM json_each(?))",
                 (json.dumps([r for r, _ in rows]),)).fetchall()) if rows else {}
@@ -334,6 +352,100 @@ class EmbeddedIndex:
             marks = highlight(_highlight_texts(doc), compiled.matches) if request.highlight else {}
             hits.append(Hit(id=doc.id, score=score, document=doc, highlights=marks))
         return SearchResult(total=total, hits=hits, facets=facets, next_cursor=next_cursor)
+
+    @staticmethod
+    def _scored_matches(conn: sqlite3.Connection, compiled: Compiled, where: str, params: list[object],
+                        fwhere: str) -> tuple[np.ndarray, np.ndarray]:
+        """The matching row ids (sorted) and their sort key k1: the BM25 value of the query's text clauses
+        (negative; lower is better), 0.0 for a match that none of them matches."""
+        if compiled.text_only and fwhere == "1":
+            # `where` holds exactly where the score expression matches: the scored rows are the matches
+            s_rids, s_k1 = _scores(conn.execute(f"SELECT rowid, {_BM25} FROM fts WHERE fts MATCH ?",
+                                                (compiled.score_expr,)).fetchall())
+            return s_rids, s_k1
+        # the query's own conditions read only documents_match's columns (filters may read others: their plan
+        # is SQLite's choice)
+        table = "documents d INDEXED BY documents_match" if fwhere == "1" else "documents d"
+        found = [r for (r,) in conn.execute(f"SELECT d.rid FROM {table} WHERE {where}", params)]
+        rids = np.sort(np.fromiter(found, dtype=np.int64, count=len(found)))
+        k1 = np.zeros(len(rids))
+        if not len(rids):
+            return rids, k1
+        # BM25 only for the matches (its statistics are index-wide, whichever rows are scored); `+rowid` keeps
+        # the row ids from being handed to FTS5 as one lookup each
+        s_rids, s_k1 = _scores(conn.execute(
+            f"SELECT rowid, {_BM25} FROM fts WHERE fts MATCH ? AND +rowid IN (SELECT value FROM json_each(?))",
+            (compiled.score_expr, json.dumps(rids.tolist()))).fetchall())
+        if len(s_rids):
+            pos = np.minimum(np.searchsorted(s_rids, rids), len(s_rids) - 1)
+            hit = s_rids[pos] == rids
+            k1[hit] = s_k1[pos[hit]]
+        return rids, k1
+
+    @staticmethod
+    def _top_page(conn: sqlite3.Connection, rids: np.ndarray, k1: np.ndarray, request: SearchRequest
+                  ) -> tuple[list[tuple[int, float]], str | None]:
+        """_page's relevance order (k1, -pdkey, id) over scored matches: only the rows that can reach the page
+        (the best k1 values, ties included) have their date and id read."""
+
+        def keys(sel: np.ndarray) -> list[tuple[float, int, str, int]]:
+            found = dict(((rid, (doc_id, pdkey)) for rid, doc_id, pdkey in conn.execute(
+                "SELECT rid, id, pdkey FROM documents WHERE rid IN (SELECT value FROM json_each(?))",
+                (json.dumps(rids[sel].tolist()),))))
+            return [(float(k1[i]), -found[r][1], found[r][0], r)
+                    for i, r in zip(sel.tolist(), rids[sel].tolist(), strict=True) if r in found]
+
+        offset, limit = max(0, request.offset), max(0, request.limit)
+        sel = np.arange(len(rids))
+        extra: list[tuple[float, int, str, int]] = []
+        if request.search_after:
+            after = cast(tuple[float, int, str], tuple(_decode_cursor(request.search_after)))
+            extra = [k for k in keys(np.flatnonzero(k1 == after[0])) if k[:3] > after]
+            sel = np.flatnonzero(k1 > after[0])
+        want = offset + limit + 1
+        if len(sel) > want:  # everything at most the want-th best k1 (ties included)
+            cut = np.partition(k1[sel], want - 1)[want - 1]
+            sel = sel[k1[sel] <= cut]
+        ranked = sorted(keys(sel) + extra)[offset:offset + limit + 1]
+        more = len(ranked) > limit
+        ranked = ranked[:limit]
+        cursor = _encode_cursor(ranked[-1][0], ranked[-1][1], ranked[-1][2]) if more and ranked else None
+        return [(rid, -k if k else 0.0) for k, _, _, rid in ranked], cursor
+
+    @staticmethod
+    def _newest_page(conn: sqlite3.Connection, request: SearchRequest) -> tuple[list[tuple[int, float]], str | None]:
+        """_page for every document unscored (newest publication first, then id), read in the pdkey index's
+        order."""
+        limit = max(0, request.limit)
+        rows = conn.execute("SELECT rid, id, pdkey FROM documents INDEXED BY documents_pdkey "
+                            "ORDER BY pdkey DESC, id LIMIT ? OFFSET ?",
+                            (limit + 1, max(0, request.offset))).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        cursor = _encode_cursor(0.0, -rows[-1][2], rows[-1][1]) if more and rows else None
+        return [(rid, 0.0) for rid, _, _ in rows], cursor
+
+    def _facets(self, conn: sqlite3.Connection, m_cte: str, params: list[object], rids: np.ndarray | None,
+                match_all: bool, names: Sequence[str]) -> dict[str, list[FacetValue]]:
+        """Facet counts over the matches, from the cached facet columns (SQL GROUP BY when they do not cover
+        the matches)."""
+        columns = self._facet_columns(conn)
+        if match_all:
+            return columns.counts(None, names, FACET_SIZE)
+        if rids is None:
+            found = [r for (r,) in conn.execute(f"WITH {m_cte} SELECT rid FROM m", params)]
+            rids = np.sort(np.fromiter(found, dtype=np.int64, count=len(found)))
+        positions = columns.positions(rids)
+        if positions is None:
+            return {name: self._facet(conn, m_cte, params, name) for name in names}
+        return columns.counts(positions, names, FACET_SIZE)
+
+    def _facet_columns(self, conn: sqlite3.Connection) -> FacetColumns:
+        """Every document's facet values, cached until this or another connection writes."""
+        version = (int(conn.execute("PRAGMA data_version").fetchone()[0]), self._writes)
+        if self._facet_cache is None or self._facet_cache[0] != version:
+            self._facet_cache = (version, FacetColumns(conn))
+        return self._facet_cache[1]
 
     def _page(self, conn: sqlite3.Connection, m_cte: str, params: list[object], compiled: Compiled,
               request: SearchRequest) -> tuple[list[tuple[int, float]], str | None]:
@@ -486,6 +598,14 @@ class EmbeddedIndex:
         matrix = VectorMatrix.from_blobs(rows, int(row[0]))
         self._vectors = (version, matrix)
         return matrix
+
+
+def _scores(rows: list[tuple[int, float]]) -> tuple[np.ndarray, np.ndarray]:
+    """(rowid, bm25) rows as arrays sorted by row id."""
+    rids = np.fromiter((r for r, _ in rows), dtype=np.int64, count=len(rows))
+    values = np.fromiter((b for _, b in rows), dtype=np.float64, count=len(rows))
+    order = np.argsort(rids, kind="stable")
+    return rids[order], values[order]
 
 
 def _top(cand: np.ndarray, scores: np.ndarray, window: list[tuple[int, str, int]], limit: int) -> dict[str, float]:
