@@ -183,34 +183,17 @@ def _citations(bib: etree._Element) -> list[Citation]:
 def _citation(cit: etree._Element) -> Citation | None:
     """The first `category`, `patcit` and `nplcit` child decide (one pass over the children, then over the
     document-id's: a citation is small and a weekly file holds tens of thousands)."""
-    category = patcit = nplcit = None
-    for child in cit.iterchildren(etree.Element):
-        tag = child.tag
-        if tag == "patcit":
-            patcit = child if patcit is None else patcit
-        elif tag == "category":
-            category = child if category is None else category
-        elif tag == "nplcit":
-            nplcit = child if nplcit is None else nplcit
-    cat = common.leaf_text(category) or None
+    parts = common.children_by_tag(cit)
+    patcit, nplcit = parts.get("patcit"), parts.get("nplcit")
+    cat = common.leaf_text(parts.get("category")) or None
     pat = None if patcit is None else next(patcit.iterchildren("document-id"), None)
     if pat is None and patcit is not None:
         pat = cit.find("patcit/document-id")  # a later <patcit> may hold it
     if pat is not None:
-        country = number = kind = when = None  # and <name>, unused
-        for child in pat.iterchildren(etree.Element):
-            tag = child.tag
-            if tag == "doc-number":
-                number = child if number is None else number
-            elif tag == "country":
-                country = child if country is None else country
-            elif tag == "kind":
-                kind = child if kind is None else kind
-            elif tag == "date":
-                when = child if when is None else when
+        ids = common.children_by_tag(pat)  # and <name>, unused
         return common.patent_citation(
-            common.leaf_text(country), common.leaf_text(number), common.leaf_text(kind), cat,
-            common.leaf_text(when),
+            common.leaf_text(ids.get("country")), common.leaf_text(ids.get("doc-number")),
+            common.leaf_text(ids.get("kind")), cat, common.leaf_text(ids.get("date")),
         )
     return common.npl_citation(common.leaf_text(nplcit), cat)
 
