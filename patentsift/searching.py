@@ -3,13 +3,14 @@ a hit as JSON, facet clauses, safe highlights, similar documents (no HTTP, no te
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from index.base import FACETS, Hit, Index, SearchRequest, SearchResult, VectorModelTag, check_sort
+from index.base import FACETS, Filters, Hit, Index, SearchRequest, SearchResult, VectorModelTag, check_sort
 from index.model import PatentDocument, PublicationNumber
 from index.query.ast import MatchAll, Term
 from index.query.parser import parse_query
@@ -36,13 +37,14 @@ def parse_facets(text: str | None) -> list[str]:
 
 
 def run_search(index: Index, q: str, *, limit: int = 10, offset: int = 0, cursor: str | None = None,
-               facets: Sequence[str] = FACETS, sort: str = "relevance") -> SearchResult:
+               facets: Sequence[str] = FACETS, sort: str = "relevance", highlight: bool = True,
+               filters: Filters | None = None) -> SearchResult:
     """Parse `q` (raises QuerySyntaxError with a position) and search; an empty query matches everything.
     `sort`: one of index.base.SORTS (relevance, pd: publication date, ad: filing date; dates newest first)."""
     query = parse_query(q) if q.strip() else MatchAll()
-    request = SearchRequest(query, facets=list(facets), highlight=True, limit=max(1, min(limit, MAX_LIMIT)),
-                            offset=0 if cursor else max(0, min(offset, MAX_OFFSET)), search_after=cursor or None,
-                            sort=check_sort(sort))
+    request = SearchRequest(query, filters=filters or Filters(), facets=list(facets), highlight=highlight,
+                            limit=max(1, min(limit, MAX_LIMIT)), offset=0 if cursor else max(0, min(offset, MAX_OFFSET)),
+                            search_after=cursor or None, sort=check_sort(sort))
     return index.search(request)
 
 
@@ -81,8 +83,9 @@ def family_page(index: Index, q: str, *, offset: int = 0, size: int = 10, facets
     """Families `offset` to `offset + size` of `q`'s results, each stood for by its best-ranked document, counted
     over the whole result set (a family never shows again on a later page): hits are read in order with the
     cursor, FAMILY_SCAN_CHUNK at a time, until one family past the page is seen, the results end or
-    FAMILY_SCAN_LIMIT documents were read. Each group lists its family's other members."""
-    first = run_search(index, q, limit=FAMILY_SCAN_CHUNK, facets=facets, sort=sort)
+    FAMILY_SCAN_LIMIT documents were read (without highlights: only the page's hits get them, from one more
+    search restricted to their ids). Each group lists its family's other members."""
+    first = run_search(index, q, limit=FAMILY_SCAN_CHUNK, facets=facets, sort=sort, highlight=False)
     result, seen, order = first, set(), []
     read = 0
     while True:
@@ -94,8 +97,14 @@ def family_page(index: Index, q: str, *, offset: int = 0, size: int = 10, facets
         read += len(result.hits)
         if len(order) > offset + size or not result.next_cursor or not result.hits or read >= FAMILY_SCAN_LIMIT:
             break
-        result = run_search(index, q, limit=FAMILY_SCAN_CHUNK, cursor=result.next_cursor, facets=(), sort=sort)
-    return FamilyPage(first, group_by_family(index, order[offset:offset + size]), len(order) > offset + size)
+        result = run_search(index, q, limit=FAMILY_SCAN_CHUNK, cursor=result.next_cursor, facets=(), sort=sort,
+                            highlight=False)
+    page = order[offset:offset + size]
+    if page:
+        lit = run_search(index, q, limit=len(page), facets=(), sort=sort, filters=Filters(ids=[h.id for h in page]))
+        marks = {h.id: h.highlights for h in lit.hits}
+        page = [dataclasses.replace(h, highlights=marks.get(h.id, {})) for h in page]
+    return FamilyPage(first, group_by_family(index, page), len(order) > offset + size)
 
 
 def group_by_family(index: Index, hits: Sequence[Hit]) -> list[FamilyGroup]:
