@@ -12,6 +12,7 @@ from contextlib import contextmanager, nullcontext
 from itertools import islice
 from typing import Any
 
+import orjson
 from elastic_transport import ConnectionError as TransportConnectionError
 from elastic_transport import ConnectionTimeout
 from elasticsearch import ApiError, BadRequestError, Elasticsearch, NotFoundError, helpers
@@ -627,9 +628,17 @@ def _chunks(lines: list[tuple[str, bytes]], size: int, max_bytes: int) -> Iterat
 
 
 def _index_line(index: str, doc_id: str, source: dict[str, Any]) -> bytes:
-    """One bulk `index` action and its source as NDJSON."""
-    action = json.dumps({"index": {"_index": index, "_id": doc_id}}, ensure_ascii=False)
-    return f"{action}\n{json.dumps(source, ensure_ascii=False, default=_json_default)}\n".encode("utf-8", "surrogatepass")
+    """One bulk `index` action and its source as NDJSON (orjson; `doc` may be a ready orjson.Fragment)."""
+    action = orjson.dumps({"index": {"_index": index, "_id": doc_id}})
+    try:
+        body = orjson.dumps(source, default=_json_default)
+    except orjson.JSONEncodeError:  # e.g. a lone surrogate or an integer beyond 64 bits: the standard library copes
+        plain = {k: v for k, v in source.items() if not isinstance(v, orjson.Fragment)}
+        body = json.dumps(plain, ensure_ascii=False, default=_json_default).encode("utf-8", "surrogatepass")
+        for key, fragment in source.items():
+            if isinstance(fragment, orjson.Fragment):
+                body = body[:-1] + (b"," if len(body) > 2 else b"") + orjson.dumps(key) + b":" + orjson.dumps(fragment) + b"}"
+    return action + b"\n" + body + b"\n"
 
 
 def _json_default(value: Any) -> Any:
@@ -642,7 +651,7 @@ def _doc(src: dict[str, Any]) -> PatentDocument:
     """The stored document: `doc` holds everything but the description, which is stored once, as `desc`
     (indices written before that keep it inside `doc`)."""
     data = src["doc"]
-    if "description" not in data:
+    if not data.get("description"):
         data = {**data, "description": src.get("desc", "")}
     return PatentDocument.from_dict(data)
 
