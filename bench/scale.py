@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,17 @@ def node_peak_rss_mb(url: str) -> float | None:
     return None
 
 
+def _progress(docs: Iterator[Any], n: int, t0: float, what: str) -> Iterator[Any]:
+    """Pass the documents through, printing to stderr how far the load is every tenth of the way."""
+    step = max(1, n // 10)
+    for i, doc in enumerate(docs, 1):
+        yield doc
+        if i % step == 0 and i < n:
+            rate = i / (time.perf_counter() - t0)
+            print(f"  {what}: {i:,} documents handed over, {rate:.0f}/s, ~{(n - i) / rate:.0f} s to go",
+                  file=sys.stderr, flush=True)
+
+
 def worker(backend: str, n: int, seed: int, runs: int, es_url: str, tmp: Path) -> dict[str, Any]:
     from bench.corpus import CorpusGenerator
     from index.base import FACETS, SearchRequest
@@ -102,7 +114,7 @@ def worker(backend: str, n: int, seed: int, runs: int, es_url: str, tmp: Path) -
     row: dict[str, Any] = {"backend": backend + (f"({index.mode})" if backend == "es" else ""), "docs": n}
     try:
         t0 = time.perf_counter()
-        report = index.upsert(gen.documents(n))
+        report = index.upsert(_progress(gen.documents(n), n, t0, f"{backend} {n:,}"))
         assert not report.failed, report.failed[:3]
         assert index.count() == n, (index.count(), n)
         row["ingest_docs_s"] = n / (time.perf_counter() - t0)
@@ -351,10 +363,10 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             out = subprocess.run([sys.executable, __file__, "--worker", backend, str(n), "--seed", str(args.seed),
                                   "--runs", str(args.runs), "--es-url", args.es_url],
-                                 capture_output=True, text=True)
+                                 stdout=subprocess.PIPE, text=True)  # its progress and errors: on stderr
             line = next((ln for ln in out.stdout.splitlines() if ln.startswith("ROW ")), None)
             if out.returncode or line is None:
-                print(f"{backend} {n}: failed\n{out.stderr[-3000:]}", file=sys.stderr)
+                print(f"{backend} {n}: failed (exit {out.returncode}; its error is above)", file=sys.stderr)
                 continue
             rows.append(json.loads(line[4:]))
             print(f"{backend} {n:,} done in {time.perf_counter() - t0:.0f}s (load {os.getloadavg()[0]:.1f})",
