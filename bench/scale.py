@@ -8,13 +8,14 @@ For each size and backend, in a fresh process (so its peak memory is its own), t
 (bench/corpus.py, same seed: the same documents for both backends) is loaded into an empty index, then:
 * ingest: documents/s from the first document to the last one searchable (`upsert` returns after a refresh;
   the count is checked);
+* Elasticsearch only: the seconds until the load's background merges end (`settle_s`), before searching;
 * search latency p50/p95 (ms, limit 10, highlights on) per query kind, each kind a set of queries built from
   the corpus's own words and classes, every query run `--runs` times after one warm-up pass:
   term, phrase, boolean with classes, facets (every facet), CJK, date range, sorted (filter-only, newest first);
 * disk: the SQLite files / the Elasticsearch index's primary store after a flush;
 * peak memory: the bench process's peak RSS (for the embedded index that is the index); for Elasticsearch also
   the node's peak RSS (VmHWM; heap included) when the node runs on this machine.
-Prints one table (and `--json FILE` writes the rows).
+Prints one table (and `--json FILE` writes the rows). PATENTSIFT_SCALE_KEEP=1 leaves the Elasticsearch index in place.
 """
 
 from __future__ import annotations
@@ -96,6 +97,17 @@ def _progress(docs: Iterator[Any], n: int, t0: float, what: str) -> Iterator[Any
                   file=sys.stderr, flush=True)
 
 
+def settle(es: Any, index: str, limit_s: float = 1800) -> float:
+    """Wait until the node has no merge running on `index` (checked on three polls in a row); seconds waited."""
+    t0 = time.perf_counter()
+    quiet = 0
+    while quiet < 3 and time.perf_counter() - t0 < limit_s:
+        current = es.indices.stats(index=index, metric="merge")["_all"]["total"]["merges"]["current"]
+        quiet = quiet + 1 if current == 0 else 0
+        time.sleep(2)
+    return time.perf_counter() - t0
+
+
 def worker(backend: str, n: int, seed: int, runs: int, es_url: str, tmp: Path) -> dict[str, Any]:
     from bench.corpus import CorpusGenerator
     from index.base import FACETS, SearchRequest
@@ -118,6 +130,8 @@ def worker(backend: str, n: int, seed: int, runs: int, es_url: str, tmp: Path) -
         assert not report.failed, report.failed[:3]
         assert index.count() == n, (index.count(), n)
         row["ingest_docs_s"] = n / (time.perf_counter() - t0)
+        if backend == "es":  # searches are timed on a settled index, not beside the load's own merges
+            row["settle_s"] = settle(index.es, index.alias)
         for kind in KINDS:
             reqs = [SearchRequest(parse_query(q), limit=10, facets=FACETS if kind == "facets" else ())
                     for q in queries[kind]]
@@ -140,7 +154,7 @@ def worker(backend: str, n: int, seed: int, runs: int, es_url: str, tmp: Path) -
             row["node_peak_mb"] = node_peak_rss_mb(es_url)
         row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     finally:
-        if backend == "es":
+        if backend == "es" and not os.environ.get("PATENTSIFT_SCALE_KEEP"):
             index.drop()
         index.close()
     return row

@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from harvest.ingest import parse_path
 from index.analysis import MAX_TOKEN_LENGTH, analyze_spans
 from index.base import Filters, SearchRequest
 from index.embedded import EmbeddedIndex
@@ -24,6 +23,7 @@ from matching import fusion
 from matching.engine import MatchingEngine, lexical_query
 from patentsift.wiring import standalone_match_store
 from subscribers.profiles import Profile
+from tests.integration.fixture_documents import first_of_each_id
 
 N_COPIES = 60  # documents upserted again under new numbers: the "new documents" window
 QUERIES = [
@@ -42,11 +42,9 @@ QUERIES = [
 
 @pytest.fixture(scope="module")
 def corpus(shared_patents: Path) -> list[PatentDocument]:
-    docs: dict[str, PatentDocument] = {}
-    for d in parse_path(shared_patents, fetched_at="2026-01-01T00:00:00+00:00"):
-        docs.setdefault(d.id, d)
+    docs = first_of_each_id(shared_patents)
     assert len(docs) >= 100
-    return list(docs.values())
+    return docs
 
 
 @pytest.fixture(scope="module")

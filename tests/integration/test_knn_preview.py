@@ -14,13 +14,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from harvest.ingest import parse_path
 from index.base import Filters, Index, StoredVectors, VectorModelTag
 from index.model import PatentDocument
 from matching.engine import EngineOptions, MatchingEngine
 from patentsift.wiring import standalone_match_store
 from subscribers.profiles import Profile, validate_profile
 from tests.integration.es_support import unique_prefix
+from tests.integration.fixture_documents import first_of_each_id
 
 BACKENDS = ["embedded", "es"]
 SINCE = [date(1800, 1, 1), date(2014, 1, 1)]
@@ -40,11 +40,9 @@ PROFILES = [  # few items each, so the nearest neighbours (knn_k) are a fraction
 @pytest.fixture(scope="module")
 def corpus(shared_patents: Path) -> list[PatentDocument]:
     """Every document the project's parsers read from the fixtures (distinct ids)."""
-    docs: dict[str, PatentDocument] = {}
-    for d in parse_path(shared_patents, fetched_at="2026-01-01T00:00:00+00:00"):
-        docs.setdefault(d.id, d)
+    docs = sorted(first_of_each_id(shared_patents), key=lambda d: d.id)
     assert len(docs) >= 100
-    return [docs[k] for k in sorted(docs)]
+    return docs
 
 
 @dataclass

@@ -19,17 +19,15 @@ from matching.engine import MatchingEngine
 from matching.explain import describe
 from patentsift.wiring import standalone_match_store
 from subscribers.profiles import Profile
+from tests.integration.fixture_documents import first_of_each_id
 
 FETCHED = "2026-01-01T00:00:00+00:00"
 
 
 @pytest.fixture(scope="module")
 def corpus(shared_patents: Path) -> list[PatentDocument]:
-    docs: dict[str, PatentDocument] = {}
-    for d in parse_path(shared_patents / "uspto-grant", fetched_at=FETCHED):
-        if d.abstract() and d.ipc:
-            docs.setdefault(d.id, d)
-    return list(docs.values())
+    return first_of_each_id(shared_patents / "uspto-grant", keep=lambda d: bool(d.abstract() and d.ipc),
+                            fetched_at=FETCHED)
 
 
 def _world(tmp: Path, docs: list[PatentDocument], embedder=None):  # noqa: ANN001, ANN202

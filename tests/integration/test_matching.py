@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from harvest.ingest import parse_path
 from index.embedded import EmbeddedIndex
 from index.model import PatentDocument, PublicationNumber
 from matching.engine import EngineOptions, MatchingEngine
 from patentsift.wiring import standalone_match_store
 from subscribers.profiles import Profile, validate_profile
+from tests.integration.fixture_documents import first_of_each_id
 
 N_DOCS = 40
 
@@ -21,11 +21,9 @@ N_DOCS = 40
 @pytest.fixture(scope="module")
 def corpus(shared_patents: Path) -> list[PatentDocument]:
     """Real documents: every semiconductor (H01L) one plus others, in file order, up to N_DOCS."""
-    docs: dict[str, PatentDocument] = {}
-    for d in parse_path(shared_patents / "uspto-grant", fetched_at="2026-01-01T00:00:00+00:00"):
-        docs.setdefault(d.id, d)
-    semis = [d for d in docs.values() if any(c.symbol.startswith("H01L") for c in d.ipc)]
-    others = [d for d in docs.values() if d not in semis and d.abstract()]
+    docs = first_of_each_id(shared_patents / "uspto-grant")
+    semis = [d for d in docs if any(c.symbol.startswith("H01L") for c in d.ipc)]
+    others = [d for d in docs if d not in semis and d.abstract()]
     chosen = (semis + others)[:N_DOCS]
     assert len(semis) >= 4 and len(chosen) == N_DOCS
     return chosen

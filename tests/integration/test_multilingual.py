@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harvest.ingest import parse_path
 from index.base import SearchRequest
 from index.embedded import EmbeddedIndex
 from index.model import PatentDocument
 from matching.engine import MatchingEngine, description_terms, lexical_query
 from patentsift.wiring import standalone_match_store
 from subscribers.profiles import Profile
+from tests.integration.fixture_documents import first_of_each_id
 
 RADIOTHERAPY_CN = "CN-115212463-A"  # 一种医用放射治疗装置 (A61N5/00)
 DISPLAY_CN = "CN-113781974-A"  # 显示设备 (G09G3/36)
@@ -26,12 +26,9 @@ HELMET_US = "US-20040000006-A1"  # cold-weather helmet with spring loaded sunshi
 @pytest.fixture(scope="module")
 def corpus(shared_patents: Path) -> list[PatentDocument]:
     """Every real document with a title or abstract (first occurrence of each id): CN, EP, JP, US, WO ..."""
-    docs: dict[str, PatentDocument] = {}
-    for d in parse_path(shared_patents, fetched_at="2026-01-01T00:00:00+00:00"):
-        if d.title() or d.abstract():
-            docs.setdefault(d.id, d)
-    assert {RADIOTHERAPY_CN, DISPLAY_CN, SEAWATER_BATTERY_US, HELMET_US} <= set(docs)
-    return list(docs.values())
+    docs = first_of_each_id(shared_patents, keep=lambda d: bool(d.title() or d.abstract()))
+    assert {RADIOTHERAPY_CN, DISPLAY_CN, SEAWATER_BATTERY_US, HELMET_US} <= {d.id for d in docs}
+    return docs
 
 
 @pytest.fixture(scope="module")
