@@ -108,6 +108,7 @@ class ElasticIndex:
         self._requested = analyzers
         self._seq_lock = threading.Lock()
         self._last_seq = 0
+        self._side: ThreadPoolExecutor | None = None  # facet counts beside a search (created on first use)
         self._rescore = True  # knn rescores with the float vectors until the node says it cannot
         self.mode = self._open()
 
@@ -411,9 +412,19 @@ class ElasticIndex:
         return body
 
     def search(self, request: SearchRequest) -> SearchResult:
+        """One request for the page; with facets, a second, hitless one beside it counts the total and the facets
+        (the node's request cache keeps that one until the next refresh, and the page's request, needing no
+        exact total, may skip hits that cannot make the page)."""
         body = self.build_body(request)
+        counting: Future[Any] | None = None
+        if "aggs" in body:
+            counts = {"query": body["query"], "size": 0, "track_total_hits": True, "aggs": body.pop("aggs")}
+            body["track_total_hits"] = False
+            counting = self._side_pool().submit(self._search, "search", index=self.alias, request_cache=True,
+                                                **counts)
         try:
             res = self._search("search", index=self.alias, **_params(body))
+            totals = counting.result() if counting is not None else res
         except BadRequestError as exc:
             raise IndexError_(f"Elasticsearch rejected the search: {exc.message}") from exc
         raw = res["hits"]["hits"]
@@ -421,11 +432,17 @@ class ElasticIndex:
         raw = raw[:max(0, request.limit)]
         hits = [_hit(h) for h in raw]
         facets = {
-            name: [_facet_value(b) for b in res.get("aggregations", {}).get(name, {}).get("buckets", [])]
+            name: [_facet_value(b) for b in totals.get("aggregations", {}).get(name, {}).get("buckets", [])]
             for name in request.facets if name in FACET_FIELDS
         }
         cursor = encode_cursor(raw[-1]["sort"]) if raw and more else None
-        return SearchResult(total=int(res["hits"]["total"]["value"]), hits=hits, facets=facets, next_cursor=cursor)
+        return SearchResult(total=int(totals["hits"]["total"]["value"]), hits=hits, facets=facets,
+                            next_cursor=cursor)
+
+    def _side_pool(self) -> ThreadPoolExecutor:
+        if self._side is None:
+            self._side = ThreadPoolExecutor(2, thread_name_prefix="es-facets")
+        return self._side
 
     def knn(self, vector: Sequence[float], k: int, filters: Filters | None = None) -> list[Hit]:
         """Approximate nearest neighbours (HNSW over int8-quantized vectors, `num_candidates` = max(100, 10 k));
@@ -510,6 +527,8 @@ class ElasticIndex:
         self.es.indices.delete(index=",".join(names), ignore_unavailable=True)
 
     def close(self) -> None:
+        if self._side is not None:
+            self._side.shutdown(wait=True)
         self.es.close()
 
 
