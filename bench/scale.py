@@ -15,7 +15,9 @@ For each size and backend, in a fresh process (so its peak memory is its own), t
 * disk: the SQLite files / the Elasticsearch index's primary store after a flush;
 * peak memory: the bench process's peak RSS (for the embedded index that is the index); for Elasticsearch also
   the node's peak RSS (VmHWM; heap included) when the node runs on this machine.
-Prints one table (and `--json FILE` writes the rows). PATENTSIFT_SCALE_KEEP=1 leaves the Elasticsearch index in place.
+Prints one table (and `--json FILE` writes the rows, with `<kind>_first_p95`: the first run of each query, before
+any cache holds it). PATENTSIFT_SCALE_KEEP=1 leaves the Elasticsearch index in place; PATENTSIFT_SCALE_REUSE=<its
+prefix> then times searches on it again without loading.
 """
 
 from __future__ import annotations
@@ -122,21 +124,27 @@ def worker(backend: str, n: int, seed: int, runs: int, es_url: str, tmp: Path) -
     else:
         from index.elastic import ElasticIndex
 
-        index = ElasticIndex(es_url, index_prefix=f"psscale-{os.getpid()}")
+        reuse = os.environ.get("PATENTSIFT_SCALE_REUSE")  # the prefix of an index a KEEP run left: search only
+        index = ElasticIndex(es_url, index_prefix=reuse or f"psscale-{os.getpid()}")
     row: dict[str, Any] = {"backend": backend + (f"({index.mode})" if backend == "es" else ""), "docs": n}
     try:
         t0 = time.perf_counter()
-        report = index.upsert(_progress(gen.documents(n), n, t0, f"{backend} {n:,}"))
-        assert not report.failed, report.failed[:3]
+        if backend == "embedded" or not reuse:
+            report = index.upsert(_progress(gen.documents(n), n, t0, f"{backend} {n:,}"))
+            assert not report.failed, report.failed[:3]
+            row["ingest_docs_s"] = n / (time.perf_counter() - t0)
         assert index.count() == n, (index.count(), n)
-        row["ingest_docs_s"] = n / (time.perf_counter() - t0)
         if backend == "es":  # searches are timed on a settled index, not beside the load's own merges
             row["settle_s"] = settle(index.es, index.alias)
         for kind in KINDS:
             reqs = [SearchRequest(parse_query(q), limit=10, facets=FACETS if kind == "facets" else ())
                     for q in queries[kind]]
-            for r in reqs:
-                index.search(r)  # warm-up
+            first = []
+            for r in reqs:  # the first run of each query (nothing cached for it yet) also warms up
+                s = time.perf_counter()
+                index.search(r)
+                first.append((time.perf_counter() - s) * 1000)
+            row[f"{kind}_first_p95"] = percentile(first, 95)
             lat = []
             for _ in range(runs):
                 for r in reqs:
@@ -300,7 +308,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         mem = f"{r['peak_rss_mb']:.0f}"
         if r.get("node_peak_mb"):
             mem += f" + node {r['node_peak_mb']:.0f}"
-        cells = [r["backend"], f"{r['docs']:,}", f"{r['ingest_docs_s']:.0f}"]
+        cells = [r["backend"], f"{r['docs']:,}", f"{r['ingest_docs_s']:.0f}" if r.get('ingest_docs_s') else "-"]
         cells += [f"{r[f'{k}_p50']:.1f} / {r[f'{k}_p95']:.1f}" for k in KINDS]
         cells += [f"{r['disk_mb']:.0f}", mem]
         lines.append(" | ".join(cells))
@@ -329,7 +337,7 @@ def plot(rows: list[dict[str, Any]], prefix: Path) -> list[Path]:
     chart("latency", "Search latency p95 by query kind", "ms",
           {f"{b} {k}": [(r["docs"], r[f"{k}_p95"]) for r in rows if r["backend"] == b] for b in backends for k in KINDS})
     chart("ingest", "Harvest-to-searchable ingest", "documents/s",
-          {b: [(r["docs"], r["ingest_docs_s"]) for r in rows if r["backend"] == b] for b in backends})
+          {b: [(r["docs"], r["ingest_docs_s"]) for r in rows if r["backend"] == b and r.get("ingest_docs_s")] for b in backends})
     chart("disk", "Disk size", "MB", {b: [(r["docs"], r["disk_mb"]) for r in rows if r["backend"] == b] for b in backends})
     return out
 
