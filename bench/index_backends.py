@@ -7,6 +7,7 @@ The documents come from bench/corpus.py (seeded, varied, from the real fixtures;
 real documents under new numbers instead). Elasticsearch variants, all on the same node and corpus in one run:
   head-client  the committed backend (`git show <--baseline-ref>:index/elastic/*`), client-side analysis:
                the "before" figure
+  head-server  the same committed backend with the node's own analysis
   client       this tree's backend with client-side analysis (the fallback on a node without the CJK filters)
   server       this tree's backend with the node's own analysis (`analyzers = "builtin"` on a node that has
                cjk_width/cjk_bigram, e.g. scripts/elasticsearch's default node)
@@ -123,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared/data/patents")
     ap.add_argument("--only", choices=["embedded", "es"])
     ap.add_argument("--es-variants", default="client,server",
-                    help="comma-separated: head-client (the committed backend), client, server")
+                    help="comma-separated: head-client, head-server (the committed backend), client, server")
     ap.add_argument("--baseline-ref", default="HEAD")
     ap.add_argument("--bulk-threads", type=int, default=2)
     args = ap.parse_args(argv)
@@ -147,6 +148,10 @@ def main(argv: list[str] | None = None) -> int:
                 if variant == "head-client":
                     opener = functools.partial(baseline_elastic(args.baseline_ref, Path(tmp)), args.es_url,
                                                index_prefix=prefix, chunk_size=500, analyzers="client")
+                elif variant == "head-server":
+                    opener = functools.partial(baseline_elastic(args.baseline_ref, Path(tmp)), args.es_url,
+                                               index_prefix=prefix, analyzers="builtin",
+                                               bulk_threads=args.bulk_threads)
                 elif variant in ("client", "server"):
                     opener = functools.partial(ElasticIndex, args.es_url, index_prefix=prefix,
                                                analyzers="client" if variant == "client" else "builtin",
