@@ -115,6 +115,7 @@ def worker(backend: str, n: int, seed: int, runs: int, es_url: str, tmp: Path) -
     from index.base import FACETS, SearchRequest
     from index.query.parser import parse_query
 
+    reuse = os.environ.get("PATENTSIFT_SCALE_REUSE")  # the prefix of an index a KEEP run left: search only
     gen = CorpusGenerator(seed)
     queries = query_set(seed, list(gen.documents(min(n, 2000))))
     if backend == "embedded":
@@ -124,12 +125,11 @@ def worker(backend: str, n: int, seed: int, runs: int, es_url: str, tmp: Path) -
     else:
         from index.elastic import ElasticIndex
 
-        reuse = os.environ.get("PATENTSIFT_SCALE_REUSE")  # the prefix of an index a KEEP run left: search only
         index = ElasticIndex(es_url, index_prefix=reuse or f"psscale-{os.getpid()}")
     row: dict[str, Any] = {"backend": backend + (f"({index.mode})" if backend == "es" else ""), "docs": n}
     try:
         t0 = time.perf_counter()
-        if backend == "embedded" or not reuse:
+        if not reuse or backend == "embedded":
             report = index.upsert(_progress(gen.documents(n), n, t0, f"{backend} {n:,}"))
             assert not report.failed, report.failed[:3]
             row["ingest_docs_s"] = n / (time.perf_counter() - t0)

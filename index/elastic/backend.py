@@ -652,11 +652,8 @@ def _index_line(index: str, doc_id: str, source: dict[str, Any]) -> bytes:
     try:
         body = orjson.dumps(source, default=_json_default)
     except orjson.JSONEncodeError:  # e.g. a lone surrogate or an integer beyond 64 bits: the standard library copes
-        plain = {k: v for k, v in source.items() if not isinstance(v, orjson.Fragment)}
+        plain = {k: orjson.loads(orjson.dumps(v)) if isinstance(v, orjson.Fragment) else v for k, v in source.items()}
         body = json.dumps(plain, ensure_ascii=False, default=_json_default).encode("utf-8", "surrogatepass")
-        for key, fragment in source.items():
-            if isinstance(fragment, orjson.Fragment):
-                body = body[:-1] + (b"," if len(body) > 2 else b"") + orjson.dumps(key) + b":" + orjson.dumps(fragment) + b"}"
     return action + b"\n" + body + b"\n"
 
 

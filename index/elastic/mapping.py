@@ -66,19 +66,19 @@ def mappings(mode: str, vector_dims: int | None) -> dict[str, Any]:
             props[f] = {"type": "text", "analyzer": "standard"} if f in HIGHLIGHT_FIELDS else {
                 "type": "text", "index": False}
         props["tok"] = {"properties": {f: {"type": "text", "analyzer": "whitespace"} for f in ANALYZED_FIELDS}}
+        # tokens are derived; rebuild() recomputes them from `doc`. Only in this mode: a source filter makes the
+        # node parse and re-serialize every source (a third of its indexing CPU on patent-sized documents)
+        source = {"_source": {"excludes": ["tok.*"]}}
     else:
+        source = {}
         for f in ANALYZED_FIELDS:
             props[f] = {"type": "text", "analyzer": TEXT_ANALYZER}
-    out: dict[str, Any] = {
+    return {
         "dynamic": "strict",
+        **source,
         "_meta": {"schema": SCHEMA_VERSION, "analysis": mode, "vector_dims": vector_dims},
         "properties": props,
     }
-    if mode == "client":
-        # tokens are derived; rebuild() recomputes them from `doc`. Only here: a source filter makes the node
-        # parse and re-serialize every source (a third of its indexing CPU on patent-sized documents)
-        out["_source"] = {"excludes": ["tok.*"]}
-    return out
 
 
 def vector_mapping(dims: int | None) -> dict[str, Any]:
@@ -109,4 +109,3 @@ def document_body(doc: PatentDocument, mode: str, seq: int, vector: list[float] 
     if vector is not None:
         body["vec"] = vector
     return body
-
