@@ -7,9 +7,11 @@ document's Chinese title; relevant = carries the subclass). Each profile is scor
 description profile: dense cosine and BM25 of its derived lexical query (`lexical_query`: description words, CJK
 bigrams) over the task's documents, each calibrated against the profile's background (`fusion.background_stats`,
 BM25 floor at the median), then mixed. Methods: lexical (BM25 alone), dense (cosine alone), fixed hybrid (the old
-WEIGHTS, dense 0.5 : lexical 0.3), per-profile hybrid (`fusion.profile_weights` from the profile's kind and the
-lexical half's `fusion.agreement` with the dense half over the task's documents; no judgements: for those see
-bench/learning_curve.py). Hybrids break ties by the raw cosine. Profiles are split by a hash of their name: the
+WEIGHTS, dense 0.5 : lexical 0.3), dense+lexical (`fusion.profile_weights` from the profile's kind and the
+lexical half's `fusion.agreement` with the dense half over the task's documents), per-profile (the engine's
+hybrid: the same, with the related classes of the profile's nearest documents, `fusion.related_classes`; no
+judgements: for those see bench/learning_curve.py). Relevance is the office's classification and so is the
+related-classes signal's evidence (of other documents): expect a smaller gain on readers' judgements. Hybrids break ties by the raw cosine. Profiles are split by a hash of their name: the
 constants of matching/fusion.py were chosen looking at the `tune` half only; `test` (the default) is the other
 half. `--grid` adds the mean nDCG@10 of every fixed lexical share and of the best share per profile (an upper
 bound for any per-profile choice of the dense : lexical weights); `--dump` prints one line per profile.
@@ -33,11 +35,11 @@ from bench.multilingual_quality import TASKS, profiles, views  # noqa: E402
 from index.base import Filters, SearchRequest  # noqa: E402
 from index.embedded import EmbeddedIndex  # noqa: E402
 from matching import fusion  # noqa: E402
-from matching.engine import lexical_query  # noqa: E402
+from matching.engine import lexical_query, subclasses  # noqa: E402
 from subscribers.profiles import Profile  # noqa: E402
 
 SHARES = [round(x, 2) for x in np.arange(0.0, 0.65, 0.05)]
-METHODS = ["lexical", "dense", "fixed hybrid", "per-profile"]
+METHODS = ["lexical", "dense", "fixed hybrid", "dense+lexical", "per-profile"]
 
 
 def in_split(name: str, split: str) -> bool:
@@ -73,10 +75,12 @@ def main() -> None:
             index.upsert(vs[dst].docs)
             ids = list(vs[dst].texts)
             pos = {d: i for i, d in enumerate(ids)}
+            subs = [subclasses(d) for d in vs[dst].docs]
             items = [it for it in profs[task] if in_split(f"{task}:{it[0]}", args.split)]
             qvecs = embedder.encode([text for _, text, _ in items]) if items else np.zeros((0, 1))
             for (name, text, rel), q in zip(items, qvecs, strict=True):
-                rows[task].append(score_profile(index, ids, pos, doc_vecs[dst] @ q, name, text, rel, task, args.dump))
+                rows[task].append(score_profile(index, ids, pos, subs, doc_vecs[dst] @ q, name, text, rel, task,
+                                                args.dump))
             index.close()
     print(f"{len(corpus)} real documents; profiles: {args.split} split; nDCG@10")
     print(f"{'task':<14}{'n':>4}" + "".join(f"{m:>14}" for m in METHODS) + f"{'vs dense':>10}{'vs fixed':>10}"
@@ -98,9 +102,11 @@ def main() -> None:
                       + f" oracle:{best:.3f} agreement q1/med/q3 {q[0]:.2f}/{q[1]:.2f}/{q[2]:.2f}")
 
 
-def score_profile(index: EmbeddedIndex, ids: list[str], pos: dict[str, int], cos: np.ndarray, name: str,
-                  text: str, rel: set[str], task: str, dump: bool) -> dict[str, float]:
-    """nDCG@10 of every method (and every fixed share) for one profile, as the engine would calibrate it."""
+def score_profile(index: EmbeddedIndex, ids: list[str], pos: dict[str, int], subs: list[set[str]], cos: np.ndarray,
+                  name: str, text: str, rel: set[str], task: str, dump: bool) -> dict[str, float]:
+    """nDCG@10 of every method (and every fixed share) for one profile, as the engine would calibrate it: the
+    related classes from its RELATED_NEIGHBOURS nearest documents (the index's kNN; the profile's own document,
+    for a profile made from a document's title, left out as the ranking leaves it out)."""
     bm25 = np.zeros(len(ids))
     query = lexical_query(Profile(name="p", description=text))
     if query is not None:
@@ -112,12 +118,19 @@ def score_profile(index: EmbeddedIndex, ids: list[str], pos: dict[str, int], cos
     cl = np.asarray(fusion.calibrate_bm25(bm25, bg))
     agree = fusion.agreement(cos, bm25)
     fixed = fusion.active_weights(["dense", "lexical"])
-    w = fusion.profile_weights(["dense", "lexical"], "description", agree)
+    w0 = fusion.profile_weights(["dense", "lexical"], "description", agree)
+    near = [i for i in np.argsort(-cos, kind="stable") if ids[i] != name][:fusion.RELATED_NEIGHBOURS]
+    related = fusion.related_classes([subs[i] for i in near])
+    cr = np.array([max((related.get(c, 0.0) for c in s), default=0.0) for s in subs])
+    w = fusion.profile_weights(["dense", "lexical", "related"] if related else ["dense", "lexical"], "description",
+                               agree)
     row = {"agreement": agree, "share": w.get("lexical", 0.0),
            "lexical": ndcg(ranking(ids, bm25, np.zeros(len(ids)), name), rel),
            "dense": ndcg(ranking(ids, cos, bm25, name), rel),
            "fixed hybrid": ndcg(ranking(ids, fixed["dense"] * cd + fixed["lexical"] * cl, cos, name), rel),
-           "per-profile": ndcg(ranking(ids, w.get("dense", 0) * cd + w.get("lexical", 0) * cl, cos, name), rel)}
+           "dense+lexical": ndcg(ranking(ids, w0.get("dense", 0) * cd + w0.get("lexical", 0) * cl, cos, name), rel),
+           "per-profile": ndcg(ranking(ids, w.get("dense", 0) * cd + w.get("lexical", 0) * cl
+                                      + w.get("related", 0) * cr, cos, name), rel)}
     for s in SHARES:
         row[f"s{s}"] = ndcg(ranking(ids, (1 - s) * cd + s * cl, cos, name), rel)
     if dump:

@@ -180,6 +180,9 @@ def why_lines(exp: Explanation, language: str) -> list[str]:
     if exp.classes:
         lines.append(translate("mail.why.classes", language, classes=", ".join(
             titled_classes(exp.classes[:6], lambda c: subclass_title(c, language)))))
+    if exp.related_classes:
+        lines.append(translate("mail.why.related", language, classes=", ".join(
+            titled_classes(exp.related_classes[:3], lambda c: subclass_title(c, language)))))
     if exp.applicants:
         lines.append(translate("mail.why.applicants", language, applicants="; ".join(exp.applicants)))
     if exp.seed:

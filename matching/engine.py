@@ -23,7 +23,7 @@ import re
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from itertools import islice
@@ -170,6 +170,7 @@ class MatchingEngine:
         self.options = options or EngineOptions()
         self._background: np.ndarray | None = None
         self._background_ids: list[str] = []
+        self._background_subclasses: list[set[str]] = []
         self.aliases = ApplicantAliases()  # Chinese/English (...) spellings of one applicant, from the documents
         self._aliases_for: set[str] = set()  # watched names whose documents (and families) were looked at
         self.last_preview: PreviewStats | None = None
@@ -194,6 +195,7 @@ class MatchingEngine:
             docs = [d for _, d in islice(self.index.documents_since(0, n), n)]
             self._background = self.embed_documents(docs) if docs else np.zeros((0, 1), np.float32)
             self._background_ids = [d.id for d in docs]
+            self._background_subclasses = [subclasses(d) for d in docs]
         return self._background
 
     # --- profiles -----------------------------------------------------------------------------------------
@@ -229,7 +231,7 @@ class MatchingEngine:
             if seed_docs:
                 seeds = dict(zip([d.id for d in seed_docs], self.embed_documents(seed_docs), strict=True))
         derived = lexical is not None and not p.query
-        cal = state.calibration if state.calibration and "agreement" in state.calibration else None  # else stale
+        cal = state.calibration if state.calibration and "related" in state.calibration else None  # else stale
         if self.embedder is not None and state.vector is not None and state.model_id == model_id and cal:
             vector = state.vector
         elif self.embedder is not None:
@@ -245,7 +247,8 @@ class MatchingEngine:
             cal = self._calibrate(None, lexical, derived)
         background = fusion.Background(**cal) if cal else fusion.Background()
         signals = [s for s, on in (("dense", vector is not None), ("lexical", lexical is not None),
-                                   ("classes", bool(p.classes)), ("applicants", bool(p.applicants))) if on]
+                                   ("classes", bool(p.classes)), ("applicants", bool(p.applicants)),
+                                   ("related", bool(background.related) and not p.classes)) if on]
         kind = "query" if p.query else "description" if p.description else "seeds"
         prepared = Prepared(state, vector, seeds, lexical, background,
                             fusion.profile_weights(signals, kind, background.agreement))
@@ -305,8 +308,24 @@ class MatchingEngine:
                                                        highlight=False)).hits
                 found = {h.id: h.score for h in hits}
                 agree = fusion.agreement(cosines, np.array([found.get(i, 0.0) for i in ids]))
-        b = dataclasses.replace(fusion.background_stats(cosines, bm25, floor_at_median=derived), agreement=agree)
+        b = dataclasses.replace(fusion.background_stats(cosines, bm25, floor_at_median=derived), agreement=agree,
+                                related=self._related(vector, cosines))
         return dataclasses.asdict(b)
+
+    def _related(self, vector: np.ndarray | None, cosines: np.ndarray) -> dict[str, float]:
+        """fusion.related_classes of the profile's RELATED_NEIGHBOURS nearest documents: over the whole index when
+        it holds vectors of this model, else over the background sample."""
+        k = fusion.RELATED_NEIGHBOURS
+        if vector is None or not len(cosines):
+            return {}
+        ix = self.index
+        if (self.embedder is not None and isinstance(ix, VectorModelTag)
+                and ix.vector_model() == self.embedder.model_id):
+            hits = ix.knn([float(x) for x in vector], k)
+            if len(hits) >= min(k, len(cosines)):
+                return fusion.related_classes([subclasses(h.document) for h in hits])
+        best = np.argsort(-cosines, kind="stable")[:k]
+        return fusion.related_classes([self._background_subclasses[i] for i in best])
 
     # --- runs ---------------------------------------------------------------------------------------------
     def run(self, names: Iterable[str] | None = None,
@@ -464,6 +483,9 @@ class MatchingEngine:
         if prof.classes and "classes" in p.needs:
             watched += [dataclasses.replace(window, ipc_prefixes=list(prof.classes)),
                         dataclasses.replace(window, cpc_prefixes=list(prof.classes))]
+        if "related" in p.needs and (related := list(p.background.related)):
+            watched += [dataclasses.replace(window, ipc_prefixes=related),
+                        dataclasses.replace(window, cpc_prefixes=related)]
         if prof.applicants and "applicants" in p.needs and (names := self._stored_names(prof.applicants)):
             watched.append(dataclasses.replace(window, applicants=names))
         for f in watched:
@@ -627,6 +649,8 @@ class MatchingEngine:
             parts["classes"] = meta.class_mask(prof.classes)
         if "applicants" in p.needs:
             parts["applicants"] = meta.applicant_mask(prof.applicants)
+        if "related" in p.needs:
+            parts["related"] = meta.related_scores(p.background.related)
         return parts, raw
 
     def _lexical_scores(self, active: Sequence[Prepared], docs: Sequence[PatentDocument],
@@ -686,6 +710,8 @@ class MatchingEngine:
             exp = Explanation(
                 terms=matched_terms(marks), snippets={k: v[:2] for k, v in marks.items() if v},
                 classes=matched_classes(doc, prof.classes),
+                related_classes=[c for c in p.background.related if c in meta.subclasses_of(i)]
+                if "related" in p.weights else [],
                 applicants=matched_applicants(doc, prof.applicants, meta.aliases),
                 similarity=round(float(raw["dense"][i]), 4) if "dense" in raw else None,
                 duplicates=[docs[j].id for j in dups],
@@ -747,9 +773,20 @@ class _BatchMeta:
                     mask[i] = 1.0
         return mask
 
+    def related_scores(self, related: Mapping[str, float]) -> np.ndarray:
+        """Per document, the largest share (fusion.related_classes) among its subclasses; 0 outside them."""
+        out = np.zeros(self.n)
+        for sub, share in related.items():
+            for i, _ in self.by_subclass.get(sub, ()):
+                out[i] = max(out[i], share)
+        return out
+
     def classes_of(self, i: int) -> set[str]:
         d = self.docs[i]
         return {c.symbol for c in [*d.ipc, *d.cpc]}
+
+    def subclasses_of(self, i: int) -> set[str]:
+        return subclasses(self.docs[i])
 
     def applicant_mask(self, names: Sequence[str]) -> np.ndarray:
         """1 for the documents filed by a watched applicant (`names` as the profile writes them), in any spelling."""
@@ -764,6 +801,11 @@ class _BatchMeta:
             text = "\n".join([*d.titles.values(), *d.abstracts.values(), claims_text(d)])
             self._tokens[i] = set(analyze(text))
         return self._tokens[i]
+
+
+def subclasses(doc: PatentDocument) -> set[str]:
+    """The IPC and CPC subclasses (first four characters) a document is classified in."""
+    return {c.symbol[:4] for c in [*doc.ipc, *doc.cpc]}
 
 
 def _excluded(prof: Profile, i: int, meta: _BatchMeta) -> bool:

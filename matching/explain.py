@@ -26,6 +26,7 @@ class Explanation:
     terms: list[str] = field(default_factory=list)  # query/description terms found in the document
     snippets: dict[str, list[str]] = field(default_factory=dict)  # field -> snippets with <mark>..</mark>
     classes: list[str] = field(default_factory=list)  # the document's classes under a watched prefix
+    related_classes: list[str] = field(default_factory=list)  # its subclasses among the profile's related ones
     applicants: list[str] = field(default_factory=list)  # watched applicants that filed it
     seed: str | None = None  # the seed patent it most resembles
     seed_similarity: float | None = None  # cosine to that seed

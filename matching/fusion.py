@@ -12,19 +12,20 @@ strong dense ones. RRF stays here for ranking-only uses (benchmarks).
 
 The weights are chosen per profile (`profile_weights`) and fixed between runs: they are computed when the profile
 is prepared, from what it is and what is known about it, never from the batch, so a threshold keeps its meaning.
-The rule: side signals (watched classes, applicants) weigh SIDE_WEIGHT each; dense and lexical share the rest by
-`lexical_share`: the user's own boolean query keeps LEXICAL_SHARE_QUERY (the old fixed 0.3 : 0.5); a query derived
-from the description keeps LEXICAL_SHARE_DERIVED unless its ranking contradicts the dense one on the background
-sample (`agreement` below AGREEMENT_MIN: its best matches lie below the dense median) or matches nothing there,
-when it gets 0. Judgements (curators' and readers') then pull every weight towards the signal's separation of the
-judged documents (`separation`, an AUC), by n / (n + JUDGED_PRIOR); with enough of them a classifier takes over
+The rule: side signals (watched classes, applicants) weigh SIDE_WEIGHT each, and a profile that watches no class has
+its related classes instead (`related_classes`: those of its nearest documents) at RELATED_WEIGHT; dense and lexical
+share the rest by `lexical_share`: the user's own boolean query keeps LEXICAL_SHARE_QUERY (the old fixed 0.3 : 0.5);
+a query derived from the description keeps LEXICAL_SHARE_DERIVED unless its ranking contradicts the dense one on the
+background sample (`agreement` below AGREEMENT_MIN: its best matches lie below the dense median) or matches nothing
+there, when it gets 0. Judgements (curators' and readers') then pull every weight towards the signal's separation of
+the judged documents (`separation`, an AUC), by n / (n + JUDGED_PRIOR); with enough of them a classifier takes over
 part of the score (matching.learned). The weights are renormalized over the signals the profile defines.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -57,6 +58,7 @@ class Background:
     bm25_median: float = 1.0
     bm25_floor: float = 0.0
     agreement: float | None = None  # fusion.agreement of the two halves over the background sample
+    related: dict[str, float] = field(default_factory=dict)  # `related_classes` of the profile's nearest documents
 
 
 def calibrate_dense(cosine: float | np.ndarray, bg: Background) -> float | np.ndarray:
@@ -106,6 +108,8 @@ LEXICAL_SHARE_QUERY = 0.375  # the user's own boolean query: its share of dense 
 LEXICAL_SHARE_DERIVED = 0.375  # a query derived from the description, when its ranking does not contradict dense
 AGREEMENT_MIN = 0.5  # ... i.e. its best matches lie, on average, at or above the sample's dense median
 SIDE_WEIGHT = 0.1  # classes, applicants (and each further binary signal): weight before judgements
+RELATED_WEIGHT = 0.3  # the subclasses of the profile's nearest documents, for a profile that watches no class
+RELATED_NEIGHBOURS = 5  # how many nearest index documents give a profile its related subclasses
 JUDGED_PRIOR = 10  # judgements count like this many pseudo-judgements of the prior weights
 
 
@@ -130,6 +134,20 @@ def lexical_share(kind: str, agree: float | None) -> float:
     return LEXICAL_SHARE_DERIVED if agree is None or agree >= AGREEMENT_MIN else 0.0
 
 
+def related_classes(neighbours: Sequence[Collection[str]]) -> dict[str, float]:
+    """Subclass -> the share of the profile's nearest documents (their subclass sets, best first) that carry it.
+
+    A profile that watches no class still has a field: the office classified the documents nearest to it, and a
+    new document in the same subclasses is likelier on topic than its words alone say (pseudo-relevance feedback
+    on the classification)."""
+    counts: dict[str, int] = {}
+    for subclasses in neighbours:
+        for sub in set(subclasses):
+            counts[sub] = counts.get(sub, 0) + 1
+    n = len(neighbours)
+    return {s: round(c / n, 4) for s, c in sorted(counts.items(), key=lambda x: (-x[1], x[0]))} if n else {}
+
+
 def separation(relevant: Sequence[float], irrelevant: Sequence[float]) -> float:
     """AUC of a signal on judged documents: the chance that a relevant one scores above an irrelevant one (ties
     half); 0.5 when either side is empty."""
@@ -142,15 +160,17 @@ def separation(relevant: Sequence[float], irrelevant: Sequence[float]) -> float:
 def profile_weights(signals: Sequence[str], kind: str = "description", agree: float | None = None,
                     judged: Mapping[str, float] | None = None, n_judged: int = 0) -> dict[str, float]:
     """A profile's weights, fixed between runs (so a threshold means the same in every batch): dense vs lexical by
-    `lexical_share(kind, agree)`, side signals SIDE_WEIGHT each; then, with judgements, each weight moves towards
+    `lexical_share(kind, agree)`, side signals SIDE_WEIGHT each (related classes RELATED_WEIGHT); then, with judgements, each weight moves towards
     its signal's separation on the judged documents (`judged`: signal -> AUC; weight ~ max(AUC - 0.5, 0)) by
     n / (n + JUDGED_PRIOR). Renormalized over the signals the profile defines."""
     on = [s for s in signals if s in ("dense", "lexical") or s not in WEIGHTS or WEIGHTS[s] > 0]
-    prior: dict[str, float] = {}
-    core = 1.0 - SIDE_WEIGHT * len([s for s in on if s not in ("dense", "lexical")])
+    side = {s: RELATED_WEIGHT if s == "related" else SIDE_WEIGHT for s in on if s not in ("dense", "lexical")}
+    core = 1.0 - sum(side.values())
     share = lexical_share(kind, agree) if "dense" in on and "lexical" in on else (1.0 if "lexical" in on else 0.0)
+    prior: dict[str, float] = dict(side)
     for s in on:
-        prior[s] = core * share if s == "lexical" else core * (1 - share) if s == "dense" else SIDE_WEIGHT
+        if s in ("dense", "lexical"):
+            prior[s] = core * share if s == "lexical" else core * (1 - share)
     weights = active_weights(on, prior)
     if judged and n_judged:
         learned = active_weights(on, {s: max(judged.get(s, 0.5) - 0.5, 0.0) for s in on})

