@@ -5,14 +5,16 @@ distinct), zips them the way the USPTO names its archives, serves them on 127.0.
   (a) baseline: plain lxml parsing of every document (`etree.fromstring`, documents cut out beforehand);
   (b) offline: `harvest.ingest.ingest_path` of the same weekly files on disk into a fresh embedded index with a
       harvest state, as `patentsift harvest --path` runs it, until a search sees every document;
+  (b2) the same with parse worker processes (harvest.parallel; --workers, default what "auto" picks here), in
+      wall-clock seconds against the baseline and (b) in wall-clock seconds, runs alternating in this process;
   (c) crawl (--crawl): the real Scrapy spider fetching the zips over HTTP -> split -> parse -> embedded index,
       until `count()` and a search see every document;
   stages of (b), each timed alone on the same documents: splitting, safe XML parsing, field extraction (and each
       ICE extractor's share), tokenization for the index, the stored document's JSON encoding (+ zlib), SQLite
       writes (upsert minus building its rows; the FTS5 insert alone), what is left for the harvest state and
       batching, and the floor no Python change removes (XML parse + zlib + FTS5).
-Prints docs/s and MB/s for each and ratios against (a); (a), (b) and the stages are the best of `--repeat` runs
-(default 3), (c) one run. Figures only; no asserts.
+Prints docs/s and MB/s for each and ratios against (a); (a), (b), (b2) and the stages are the best of `--repeat`
+runs (default 3), (c) one run. Figures only; no asserts.
 
     .venv/bin/python bench/harvest_throughput.py --weeks 1 --mb 16 [--crawl]
 """
@@ -39,6 +41,7 @@ from parse_throughput import SHARED, build_weekly, real_grants  # noqa: E402
 from harvest.files import iter_raw_documents  # noqa: E402
 from harvest.formats import parse_raw, uspto_ice  # noqa: E402
 from harvest.ingest import ingest_path  # noqa: E402
+from harvest.parallel import AUTO_MIN_BYTES, Parser, workers_for  # noqa: E402
 from harvest.raw import RawDocument  # noqa: E402
 from harvest.state import HarvestState  # noqa: E402
 from harvest.testserver import build_fixture_site, serve_fixtures  # noqa: E402
@@ -70,7 +73,9 @@ def main() -> None:
     ap.add_argument("--crawl", action="store_true", help="also (c): the Scrapy crawl over HTTP")
     ap.add_argument("--clock", choices=sorted(CLOCKS), default="cpu",
                     help="cpu: this process's CPU seconds (default; the crawl's server thread counts too); wall")
-    ap.add_argument("--repeat", type=int, default=3, help="runs of (a), (b) and each stage; the best is reported")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of (a), (b), (b2) and each stage; the best is reported")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="parse workers of (b2) (default: what 'auto' picks for these files here, at least 2)")
     args = ap.parse_args()
     global now
     now = CLOCKS[args.clock]
@@ -108,13 +113,14 @@ def main() -> None:
             index = EmbeddedIndex(work / f"offline-{n}.sqlite")
             state = HarvestState(work / f"offline-state-{n}.sqlite")
             t0 = now()
-            indexed = sum(ingest_path(p, index, state).indexed for p in files)
+            indexed = sum(ingest_path(p, index, state, workers=0).indexed for p in files)
             found = index.search(SearchRequest(query=MatchAll(), limit=1)).total
             offline_s = min(offline_s, now() - t0)
             state.close()
             index.close()
             assert indexed == found == total_docs, (indexed, found, total_docs)
         line("(b) harvest --path -> searchable (embedded)", found, mbytes, offline_s, base_rate)
+        parallel(files, work, mbytes, total_docs, args.repeat, args.workers)
         stages(files, work, offline_s, args.repeat, base_rate)
         if not args.crawl:
             return
@@ -132,6 +138,72 @@ def main() -> None:
             line("(c) Scrapy crawl over HTTP -> searchable", found, mbytes, crawl_s, base_rate)
             print(f"crawl: {'; '.join(map(str, outcome.crawl_summaries))}")
             print(f"searchable: {found} of {total_docs} documents; index.count() = {system.index.count()}")
+
+
+def parallel(files: list[Path], work: Path, mbytes: float, total_docs: int, repeat: int, workers: int | None) -> None:
+    """(b2): ingest_path with parse workers against the baseline and (b), all in wall-clock seconds, alternating
+    runs (the pool and its start are inside each timed run: one per ingest_path call); with the CPU seconds of the
+    main process and of the workers, for what an otherwise idle machine would give."""
+    size = max(p.stat().st_size for p in files)
+    n = workers if workers is not None else max(2, workers_for(None, max(size, AUTO_MIN_BYTES), os.cpu_count()))
+    docs = [r.data for p in files for r in iter_raw_documents(p) if isinstance(r, RawDocument)]
+    base_s, times, cpu = float("inf"), {0: [], n: []}, {0: [], n: []}
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for d in docs:
+            etree.fromstring(d)
+        base_s = min(base_s, time.perf_counter() - t0)
+    del docs
+    for run in range(repeat):
+        for w in (0, n):
+            index = EmbeddedIndex(work / f"wall-{w}-{run}.sqlite")
+            state = HarvestState(work / f"wall-state-{w}-{run}.sqlite")
+            with WorkerCPU() as workers_cpu:
+                t0, c0 = time.perf_counter(), time.process_time()
+                indexed = sum(ingest_path(p, index, state, workers=w).indexed for p in files)
+                found = index.search(SearchRequest(query=MatchAll(), limit=1)).total
+                times[w].append(time.perf_counter() - t0)
+                cpu[w].append((time.process_time() - c0, workers_cpu.seconds))
+            state.close()
+            index.close()
+            assert indexed == found == total_docs, (w, indexed, found, total_docs)
+    base_rate = total_docs / base_s
+    print(f"wall clock, {os.cpu_count()} cores, best of {repeat} (runs alternating; first parallel run "
+          f"{times[n][0]:.2f} s, with the pool's start):")
+    line("(a2) plain lxml fromstring, wall clock", total_docs, mbytes, base_s)
+    line("(b1) harvest --path, in process, wall clock", total_docs, mbytes, min(times[0]), base_rate)
+    line(f"(b2) harvest --path, {n} parse workers, wall", total_docs, mbytes, min(times[n]), base_rate)
+    main_s, workers_s = min(c[0] for c in cpu[n]), min(c[1] for c in cpu[n])
+    cores = min(os.cpu_count() or 1, n + 1)
+    idle = max(main_s, (main_s + workers_s) / cores)
+    print(f"(b2) is {min(times[0]) / min(times[n]):.2f}x (b1) with {n} parse workers; CPU seconds (best): main "
+          f"{main_s:.2f} + workers {workers_s:.2f} = {main_s + workers_s:.2f} (b1: {min(c[0] for c in cpu[0]):.2f});"
+          f" on {cores} otherwise idle cores at best {idle:.2f} s = {total_docs / idle / base_rate:.1%} of the wall "
+          "baseline")
+
+
+class WorkerCPU:
+    """CPU seconds of the parse workers, read from /proc just before each pool stops (Linux; 0 elsewhere)."""
+
+    def __enter__(self) -> WorkerCPU:
+        self.seconds = 0.0
+        self.close = Parser.close
+        tick = os.sysconf("SC_CLK_TCK")
+
+        def close(parser: Parser) -> None:
+            for pid in list(getattr(parser.pool, "_processes", None) or {}):
+                try:
+                    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                self.seconds += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+            self.close(parser)
+
+        Parser.close = close  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        Parser.close = self.close  # type: ignore[method-assign]
 
 
 def stages(files: list[Path], work: Path, total_s: float, repeat: int = 3, base_rate: float = 0.0) -> None:

@@ -9,11 +9,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harvest.files import iter_file, iter_raw_documents, walk
-from harvest.formats import ReferencesOnly, parse_raw
+from harvest.files import Item, iter_file, iter_raw_documents, walk
+from harvest.formats import parse_raw
+from harvest.parallel import AUTO, Outcome, Parser, Workers
 from harvest.raw import RawDocument, Reject, RejectRecord
 from harvest.state import HarvestState
-from index.base import Index
+from index.base import Index, Prepared, PreparedUpsert, as_document
 from index.model import PatentDocument, merge_documents
 
 Progress = Callable[[int], None]
@@ -82,25 +83,29 @@ def ingest_path(
     batch_size: int = 500,
     progress: Progress | None = None,
     fingerprint: str | None = None,
+    workers: Workers = AUTO,
 ) -> IngestReport:
     """Split, parse and index everything under `path` (file, directory or zip); see `IngestReport`.
 
     `key` names the file in provenance and state (default: its absolute path; the URL for downloads);
     `fingerprint` (e.g. an ETag) replaces size+mtime for a single file. With a `state`, files already done are
-    passed over and an interrupted file resumes after the last stored batch.
+    passed over and an interrupted file resumes after the last stored batch. `workers`: parse worker processes
+    ("auto": one per core for files of 8 MB or more on 2+ cores; 0 or 1: in this process); see harvest.parallel.
     """
     path = Path(path)
     root = key or str(path.resolve())
     report = IngestReport()
     partials: set[str] = set()
-    for entry in walk(path, name=root):
-        if isinstance(entry, RejectRecord):
-            _record(report, state, entry.file, entry)
-            continue
-        file_path, file_key = entry
-        fp = fingerprint if fingerprint and file_path == path else file_fingerprint(file_path)
-        batch = _Batch(index, state, report, file_key, batch_size, partials)
-        _ingest_file(file_path, file_key, fp, batch, source, progress)
+    prepare = index.preparer() if isinstance(index, PreparedUpsert) else None
+    with Parser(workers, prepare) as parser:
+        for entry in walk(path, name=root):
+            if isinstance(entry, RejectRecord):
+                _record(report, state, entry.file, entry)
+                continue
+            file_path, file_key = entry
+            fp = fingerprint if fingerprint and file_path == path else file_fingerprint(file_path)
+            batch = _Batch(index, state, report, file_key, batch_size, partials)
+            _ingest_file(file_path, file_key, fp, batch, source, progress, parser)
     return report
 
 
@@ -141,7 +146,8 @@ def document_ids(path: Path | str, *, key: str, source: str = "file") -> set[str
     return out
 
 
-def _ingest_file(path: Path, key: str, fp: str, batch: _Batch, source: str, progress: Progress | None) -> None:
+def _ingest_file(path: Path, key: str, fp: str, batch: _Batch, source: str, progress: Progress | None,
+                 parser: Parser) -> None:
     state, report = batch.state, batch.report
     if state is not None:
         if state.is_done(key, fp):
@@ -149,12 +155,16 @@ def _ingest_file(path: Path, key: str, fp: str, batch: _Batch, source: str, prog
             return
         state.start(key, fp, path=path.resolve(), source=source)
     report.files += 1
-    resume: dict[str, int] = {}
+    resume: dict[str, int] = {}  # stream -> position an interrupted run stored up to (read at its first item)
+
+    def wanted(item: Item) -> bool:
+        if state is not None and item.file not in resume:
+            resume[item.file] = state.resume_position(item.file)
+        return not 0 < item.position <= resume.get(item.file, 0)
+
     positioned = 0  # documents seen (stored, refused or skipped), for the state's count
-    for item in iter_file(path, name=key, source=source):
+    for item, outcome in parser.outcomes(iter_file(path, name=key, source=source), wanted, path.stat().st_size):
         stream = item.file
-        if state is not None and stream not in resume:
-            resume[stream] = state.resume_position(stream)
         positioned += item.position > 0
         if isinstance(item, RawDocument):
             report.bytes += len(item.data)
@@ -162,8 +172,8 @@ def _ingest_file(path: Path, key: str, fp: str, batch: _Batch, source: str, prog
             report.resumed += isinstance(item, RawDocument)
         elif isinstance(item, RejectRecord):
             _record(report, state, key, item)
-        else:
-            for doc in _parse(item, report, state, key):
+        elif outcome is not None:
+            for doc in _outcome(item, outcome, report, state, key):
                 batch.add(doc, item)
         if item.position:
             batch.handled(stream, item.position)
@@ -176,24 +186,18 @@ def _ingest_file(path: Path, key: str, fp: str, batch: _Batch, source: str, prog
         state.mark_done(key, fp, documents=positioned - len(rejected), rejects=errors)
 
 
-def _parse(raw: RawDocument, report: IngestReport, state: HarvestState | None, key: str) -> list[PatentDocument]:
-    try:
-        docs = parse_raw(raw)
-    except ReferencesOnly as exc:
-        report.references += len(exc.references)
+def _outcome(raw: RawDocument, outcome: Outcome, report: IngestReport, state: HarvestState | None, key: str
+             ) -> list[PatentDocument | Prepared]:
+    """The documents of one parse, counted; a refusal goes on record (references kept for a later fetch)."""
+    if outcome.reason is None:
+        report.documents += len(outcome.docs)
+        return outcome.docs
+    if outcome.references:
+        report.references += len(outcome.references)
         if state is not None:
-            state.record_references(key, ((r.id, r.family_id) for r in exc.references))
-        _record(report, state, key, RejectRecord(raw.file, raw.position, raw.offset, exc.reason, exc.skip))
-        return []
-    except Reject as exc:
-        _record(report, state, key, RejectRecord(raw.file, raw.position, raw.offset, exc.reason, exc.skip))
-        return []
-    except Exception as exc:  # a parser bug must not stop a weekly file: the document is rejected with the cause
-        reason = f"parser error: {type(exc).__name__}: {exc}"
-        _record(report, state, key, RejectRecord(raw.file, raw.position, raw.offset, reason))
-        return []
-    report.documents += len(docs)
-    return docs
+            state.record_references(key, ((r.id, r.family_id) for r in outcome.references))
+    _record(report, state, key, RejectRecord(raw.file, raw.position, raw.offset, outcome.reason, outcome.skip))
+    return []
 
 
 def _record(report: IngestReport, state: HarvestState | None, key: str, rec: RejectRecord) -> None:
@@ -212,15 +216,15 @@ class _Batch:
         self, index: Index, state: HarvestState | None, report: IngestReport, key: str, size: int, partials: set[str],
     ) -> None:
         self.index, self.state, self.report, self.key, self.size = index, state, report, key, max(1, size)
-        self.docs: dict[str, PatentDocument] = {}
+        self.docs: dict[str, PatentDocument | Prepared] = {}  # prepared only when the index takes them
         self.where: dict[str, RawDocument] = {}
         self.positions: dict[str, int] = {}  # stream -> last position handled (stored, rejected or skipped)
         self.partials = partials  # ids stored as partial documents in this run
 
-    def add(self, doc: PatentDocument, raw: RawDocument) -> None:
+    def add(self, doc: PatentDocument | Prepared, raw: RawDocument) -> None:
         prior = self.docs.get(doc.id)
         if prior is not None and (doc.partial or prior.partial):
-            doc = merge_documents(prior, doc)
+            doc = merge_documents(as_document(prior), as_document(doc))
         self.docs[doc.id] = doc
         self.where[doc.id] = raw
 
@@ -234,7 +238,7 @@ class _Batch:
             if doc.partial or doc_id in known:
                 stored = self.index.get(doc_id)
                 if stored is not None and (doc.partial or stored.partial):
-                    self.docs[doc_id] = merge_documents(stored, doc)
+                    self.docs[doc_id] = merge_documents(stored, as_document(doc))
 
     def _note_partials(self, indexed: list[str]) -> None:
         stored = [i for i in indexed if i in self.docs]
@@ -254,7 +258,11 @@ class _Batch:
     def flush(self) -> None:
         if self.docs:
             self._merge_with_stored()
-            result = self.index.upsert(list(self.docs.values()))
+            docs = list(self.docs.values())
+            if isinstance(self.index, PreparedUpsert):
+                result = self.index.upsert(docs)
+            else:
+                result = self.index.upsert([as_document(d) for d in docs])
             self._note_partials(result.indexed)
             if self.state is not None:
                 self.state.record_stored(self.key, result.indexed)

@@ -30,12 +30,13 @@ logger = logging.getLogger(__name__)
 
 class IngestPipeline:
     def __init__(self, index: Index, state: HarvestState, stats: StatsCollector, *, keep_downloads: bool = False,
-                 batch_size: int = 500) -> None:
+                 batch_size: int = 500, workers: int | str = "auto") -> None:
         self.index = index
         self.state = state
         self.stats = stats
         self.keep_downloads = keep_downloads
         self.batch_size = batch_size
+        self.workers = workers
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> IngestPipeline:
@@ -47,7 +48,8 @@ class IngestPipeline:
             raise NotConfigured("PATENTSIFT_INDEX_FACTORY and PATENTSIFT_STATE_PATH must be set (see harvest.crawl)")
         index = load_object(factory)(settings)
         return cls(index, HarvestState(state_path), crawler.stats, keep_downloads=settings.getbool("KEEP_DOWNLOADS"),
-                   batch_size=settings.getint("PATENTSIFT_BATCH_SIZE", 500))
+                   batch_size=settings.getint("PATENTSIFT_BATCH_SIZE", 500),
+                   workers=settings.get("PATENTSIFT_PARSE_WORKERS", "auto"))
 
     def close_spider(self, spider: Any = None) -> None:
         self.state.close()
@@ -66,7 +68,7 @@ class IngestPipeline:
         try:
             # ingest_path records progress under the URL at this fingerprint, so a re-download resumes.
             report = ingest_path(Path(item.path), self.index, self.state, key=item.url, source=item.source,
-                                 batch_size=self.batch_size, fingerprint=item.fingerprint)
+                                 batch_size=self.batch_size, fingerprint=item.fingerprint, workers=self.workers)
         except Exception as exc:  # a broken file must not stop the crawl; it stays on disk for inspection
             logger.exception("ingesting %s failed", item.url)
             self._record_failure(item.url, f"ingestion failed: {type(exc).__name__}: {exc}")

@@ -48,5 +48,6 @@ ITEM_PIPELINES = {"harvest.pipelines.IngestPipeline": 300}
 PATENTSIFT_DOWNLOADS_DIR = "downloads"  # where fetched files are written before ingestion
 KEEP_DOWNLOADS = False  # keep files after successful ingestion
 PATENTSIFT_BATCH_SIZE = 500  # documents per index upsert
+PATENTSIFT_PARSE_WORKERS = "auto"  # parse worker processes per downloaded file (harvest.parallel), or a count
 PATENTSIFT_INDEX_FACTORY = None  # import path of a callable (settings) -> Index, set by harvest.crawl
 PATENTSIFT_STATE_PATH = None  # the harvest state's SQLite file, set by harvest.crawl

@@ -3,7 +3,7 @@ a backend may add (small protocols; the conformance suite states which backend o
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol, runtime_checkable
@@ -159,6 +159,35 @@ class Rebuildable(Protocol):
     """Reindexes into a fresh index with the current mapping and swaps it in without downtime."""
 
     def rebuild(self, mode: str | None = None) -> str: ...
+
+
+@runtime_checkable
+class Prepared(Protocol):
+    """A full (non-partial) document whose per-document write work a backend did ahead, e.g. in a parse worker."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def partial(self) -> bool: ...
+
+    def document(self) -> PatentDocument:
+        """The document itself, as the backend will store it."""
+
+
+@runtime_checkable
+class PreparedUpsert(Protocol):
+    """Per-document write work (analysis, encoding) done before `upsert`, in any process: `preparer()` is a picklable
+    function from a full document to a `Prepared`, which `upsert` takes in place of the document."""
+
+    def preparer(self) -> Callable[[PatentDocument], Prepared]: ...
+
+    def upsert(self, documents: Iterable[PatentDocument | Prepared]) -> UpsertReport: ...
+
+
+def as_document(item: PatentDocument | Prepared) -> PatentDocument:
+    """The document itself, whether given as it is or prepared."""
+    return item if isinstance(item, PatentDocument) else item.document()
 
 
 @runtime_checkable

@@ -42,6 +42,9 @@ class HarvestConfig:
     ep_urls: list[str] = field(default_factory=list)  # publication-server listing pages
     keep_downloads: bool = False
     paths: list[str] = field(default_factory=list)  # files or folders on disk the pipeline ingests each cycle
+    # parse worker processes for files on disk and downloads (PATENTSIFT_HARVEST_WORKERS): "auto" (one per core, up
+    # to 4, for files of 8 MB or more on 2+ cores), or a count; 0 or 1 parse in the harvesting process
+    parse_workers: int | str = "auto"
 
 
 @dataclass
@@ -168,6 +171,7 @@ def load_config(path: Path | None = None, **overrides: Any) -> Config:
     if "data_dir" in data:
         cfg.data_dir = Path(data["data_dir"]).expanduser()
     _apply_env(cfg)
+    cfg.harvest.parse_workers = _workers(cfg.harvest.parse_workers)
     for key, value in overrides.items():
         if value is not None:
             setattr(cfg, key, Path(value).expanduser() if key == "data_dir" else value)
@@ -183,6 +187,17 @@ def normalize_backend(name: str) -> str:
         raise ConfigError(f"unknown backend {name!r}: use 'embedded' or 'elasticsearch' (es)") from None
 
 
+def _workers(value: object) -> int | str:
+    """[harvest] parse_workers checked: "auto" or a whole number >= 0 (a numeric string from the environment)."""
+    text = str(value).strip().lower()
+    if text == "auto":
+        return "auto"
+    if isinstance(value, bool) or not text.isdigit():
+        raise ConfigError(f"[harvest] parse_workers (PATENTSIFT_HARVEST_WORKERS) must be \"auto\" or a whole number "
+                          f">= 0, not {value!r}")
+    return int(text)
+
+
 def _apply_env(cfg: Config) -> None:
     """Secrets and deployment settings come from the environment, never from files in the repo."""
     env = os.environ
@@ -192,6 +207,8 @@ def _apply_env(cfg: Config) -> None:
         cfg.data_dir = Path(env["PATENTSIFT_HOME"]).expanduser()
     cfg.database_url = env.get("PATENTSIFT_DATABASE_URL") or cfg.database_url
     cfg.secret_key = env.get("PATENTSIFT_SECRET_KEY") or cfg.secret_key
+    if env.get("PATENTSIFT_HARVEST_WORKERS"):
+        cfg.harvest.parse_workers = env["PATENTSIFT_HARVEST_WORKERS"]
     if env.get("PATENTSIFT_TRUSTED_PROXIES") is not None:
         cfg.trusted_proxies = [p.strip() for p in env["PATENTSIFT_TRUSTED_PROXIES"].split(",") if p.strip()]
     es = cfg.elasticsearch

@@ -102,6 +102,7 @@ def crawl_settings(cfg: Config) -> dict[str, Any]:
         out["USER_AGENT"] = cfg.harvest.user_agent
     if cfg.harvest.keep_downloads:
         out["KEEP_DOWNLOADS"] = True
+    out["PATENTSIFT_PARSE_WORKERS"] = cfg.harvest.parse_workers
     raw = os.environ.get("PATENTSIFT_CRAWL_SETTINGS")
     if raw:
         out.update(json.loads(raw))
@@ -255,7 +256,8 @@ class System:
                     if not p.exists():
                         outcome.failures.append(f"no such file or directory: {p}")
                         continue
-                    report = ingest_path(p, self.index, state, progress=on_path(p) if on_path else None)
+                    report = ingest_path(p, self.index, state, progress=on_path(p) if on_path else None,
+                                         workers=self.cfg.harvest.parse_workers)
                     outcome.path_reports.append((p, report))
                     if on_report is not None:
                         on_report(p, report)

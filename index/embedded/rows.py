@@ -31,6 +31,33 @@ class DocRows:
         return self.columns["text_hash"]
 
 
+@dataclass
+class PreparedDocument:
+    """A full document as its rows, built ahead (e.g. in a parse worker) for `EmbeddedIndex.upsert` (index.base.Prepared)."""
+
+    rows: DocRows
+
+    @property
+    def id(self) -> str:
+        return self.rows.id
+
+    @property
+    def partial(self) -> bool:
+        return False
+
+    def document(self) -> PatentDocument:
+        """The document decoded from the stored body (what `EmbeddedIndex.get` returns once it is stored)."""
+        return decode_document(self.rows.columns["body"])
+
+
+def prepare_document(doc: PatentDocument) -> PreparedDocument:
+    """`doc`'s rows built now (pure, picklable: run in any process); partial documents are refused, as their rows
+    come from a merge with the stored record at upsert time."""
+    if doc.partial:
+        raise ValueError(f"{doc.id} is a partial document: its rows are built when it is merged at upsert")
+    return PreparedDocument(doc_rows(doc))
+
+
 def encode_document(doc: PatentDocument) -> bytes:
     return zlib.compress(doc.to_json(), 1)
 

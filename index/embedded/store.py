@@ -6,7 +6,7 @@ import base64
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
@@ -20,15 +20,24 @@ from index.base import (
     Filters,
     Hit,
     IndexError_,
+    Prepared,
     SearchRequest,
     SearchResult,
     UpsertReport,
+    as_document,
     check_sort,
 )
 from index.embedded.compile import Compiled, compile_cached, compile_filters
 from index.embedded.facets import FacetColumns
 from index.embedded.highlight import AnalyzedFields, highlight
-from index.embedded.rows import FTS_COLUMNS, DocRows, decode_document, doc_rows
+from index.embedded.rows import (
+    FTS_COLUMNS,
+    DocRows,
+    PreparedDocument,
+    decode_document,
+    doc_rows,
+    prepare_document,
+)
 from index.embedded.schema import SIDE_TABLES, connect
 from index.embedded.vectors import VectorMatrix, as_vector, to_blob
 from index.fields import claims_text
@@ -139,30 +148,41 @@ class EmbeddedIndex:
         self.close()
 
     # --- writes -------------------------------------------------------------------------------------------
-    def upsert(self, documents: Iterable[PatentDocument]) -> UpsertReport:
-        """Insert or replace by id, one transaction per batch; partial documents merge into the stored one."""
+    def upsert(self, documents: Iterable[PatentDocument | Prepared]) -> UpsertReport:
+        """Insert or replace by id, one transaction per batch; partial documents merge into the stored one.
+        Documents may come prepared (`preparer()`): their rows are stored as they are."""
         report = UpsertReport()
         it = iter(documents)
         while batch := list(islice(it, BATCH_SIZE)):
             report.merge(self._upsert_batch(batch))
         return report
 
-    def _upsert_batch(self, batch: list[PatentDocument]) -> UpsertReport:
+    def preparer(self) -> Callable[[PatentDocument], PreparedDocument]:
+        """The function that builds a full document's rows ahead, in any process (index.base.PreparedUpsert)."""
+        return prepare_document
+
+    def _upsert_batch(self, batch: list[PatentDocument | Prepared]) -> UpsertReport:
         report = UpsertReport()
-        docs: dict[str, PatentDocument] = {}
+        docs: dict[str, PatentDocument | Prepared] = {}
         for doc in batch:  # a later copy of the same id replaces (or, when partial, completes) an earlier one
             prev = docs.get(doc.id)
-            docs[doc.id] = merge_documents(prev, doc) if prev is not None and (doc.partial or prev.partial) else doc
+            if prev is not None and (doc.partial or prev.partial):
+                docs[doc.id] = merge_documents(as_document(prev), as_document(doc))
+            else:
+                docs[doc.id] = doc
         prepared: dict[str, DocRows] = {}
         for doc in docs.values():  # analysis happens outside the write lock (partials need the stored doc)
-            if not doc.partial:
-                self._prepare(doc, prepared, report)
+            if isinstance(doc, PreparedDocument):
+                prepared[doc.id] = doc.rows
+            elif not doc.partial:
+                self._prepare(as_document(doc), prepared, report)
         with self._write("upsert") as conn:
             old = {row[0]: (row[1], row[2]) for row in conn.execute(
                 "SELECT id, rid, text_hash FROM documents WHERE id IN (SELECT value FROM json_each(?))",
                 (json.dumps(list(docs)),))}
-            for doc_id, doc in docs.items():
-                if doc.partial:
+            for doc_id, item in docs.items():
+                if item.partial:
+                    doc = as_document(item)
                     if doc_id in old:
                         body = conn.execute("SELECT body FROM documents WHERE id = ?", (doc_id,)).fetchone()[0]
                         doc = merge_documents(decode_document(body), doc)
