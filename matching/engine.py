@@ -752,6 +752,7 @@ class _BatchMeta:
                 self.by_applicant[key].append(i)
         self._tokens: dict[int, set[str]] = {}
         self._keys: dict[int, set[str]] = {}
+        self._subclass_rows: dict[str, np.ndarray] = {}
 
     def description(self, i: int) -> DescriptionText:
         """Document i's description, analyzed once for every profile that explains a match on it."""
@@ -777,8 +778,10 @@ class _BatchMeta:
         """Per document, the largest share (fusion.related_classes) among its subclasses; 0 outside them."""
         out = np.zeros(self.n)
         for sub, share in related.items():
-            for i, _ in self.by_subclass.get(sub, ()):
-                out[i] = max(out[i], share)
+            rows = self._subclass_rows.get(sub)
+            if rows is None:
+                rows = self._subclass_rows[sub] = np.unique([i for i, _ in self.by_subclass.get(sub, ())]).astype(int)
+            out[rows] = np.maximum(out[rows], share)
         return out
 
     def classes_of(self, i: int) -> set[str]:
