@@ -90,7 +90,7 @@ def ingest_path(
     `key` names the file in provenance and state (default: its absolute path; the URL for downloads);
     `fingerprint` (e.g. an ETag) replaces size+mtime for a single file. With a `state`, files already done are
     passed over and an interrupted file resumes after the last stored batch. `workers`: parse worker processes
-    ("auto": one per core for files of 8 MB or more on 2+ cores; 0 or 1: in this process); see harvest.parallel.
+    ("auto": one per core for files of 32 MB or more on 2+ cores; 0 or 1: in this process); see harvest.parallel.
     """
     path = Path(path)
     root = key or str(path.resolve())

@@ -26,7 +26,8 @@ from index.model import PatentDocument
 logger = logging.getLogger(__name__)
 
 AUTO = "auto"
-AUTO_MIN_BYTES = 8 << 20  # "auto" starts workers for files of at least this size (start-up costs ~0.1-0.3 s)
+AUTO_MIN_BYTES = 32 << 20  # "auto" starts workers for files of at least this size: the CLI on 2 cores, 20 MB of
+# XML 0.8x, 40 MB 1.15x, 128 MB 1.44x the speed in process (starting the fork server and workers costs ~0.5 s)
 AUTO_MAX_WORKERS = 4  # past this the main process (SQLite writes, state) is the bottleneck
 CHUNK_DOCUMENTS = 32  # documents per task: enough that IPC stays small next to parsing; 2 per worker in flight
 Preparer = Callable[[PatentDocument], Prepared]

@@ -43,7 +43,7 @@ class HarvestConfig:
     keep_downloads: bool = False
     paths: list[str] = field(default_factory=list)  # files or folders on disk the pipeline ingests each cycle
     # parse worker processes for files on disk and downloads (PATENTSIFT_HARVEST_WORKERS): "auto" (one per core, up
-    # to 4, for files of 8 MB or more on 2+ cores), or a count; 0 or 1 parse in the harvesting process
+    # to 4, for files of 32 MB or more on 2+ cores), or a count; 0 or 1 parse in the harvesting process
     parse_workers: int | str = "auto"
 
 
