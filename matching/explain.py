@@ -174,6 +174,9 @@ def describe(exp: Explanation, breakdown: Mapping[str, Mapping[str, float]] | No
             lines.append(f"{FIELD_LABELS.get(fld, fld)}: {snippet}")
     if exp.classes:
         lines.append("classes: " + ", ".join(titled_classes(exp.classes, class_title)))
+    if exp.related_classes:
+        lines.append("in the field of the profile's nearest documents: "
+                     + ", ".join(titled_classes(exp.related_classes, class_title)))
     if exp.applicants:
         lines.append("applicant: " + "; ".join(exp.applicants))
     if exp.seed:

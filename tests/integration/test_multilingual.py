@@ -154,4 +154,8 @@ def test_a_profile_without_classes_takes_the_classes_of_its_nearest_documents(in
     assert helmet.explanation.related_classes == [] and helmet.breakdown["related"]["calibrated"] == 0.0
     assert any(line.startswith("与订阅主题最相近的文献所属领域: H01M") for line in why_lines(battery.explanation, "zh"))
     assert any("H01M" in line and "nearest" in line for line in why_lines(battery.explanation, "en"))
+    from matching.explain import describe
+
+    assert any(line.startswith("in the field of the profile's nearest documents: ") and "H01M" in line
+               for line in describe(battery.explanation, battery.breakdown))
     store.close()
