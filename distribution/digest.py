@@ -207,7 +207,7 @@ def digest_item(review_id: int, profile: str, doc: PatentDocument, explanation: 
     return DigestItem(
         review_id=review_id, doc_id=doc.id, profile=profile, title=doc.title(language) or doc.id,
         publication_number=doc.id, link=office_link(doc.pn),
-        applicants=list(dict.fromkeys(p.name for p in doc.applicants))[:3],
+        applicants=doc.applicant_names()[:3],
         publication_date=doc.publication_date, application_date=doc.application_date,
         main_class=main.display if main else None,
         main_class_title=subclass_title(main.symbol, language) if main else None,

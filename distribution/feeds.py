@@ -56,6 +56,6 @@ def atom_feed(*, feed_id: str, self_url: str, title: str, subtitle: str, entries
         fe.summary(abstract[:SUMMARY_CHARS] + ("…" if len(abstract) > SUMMARY_CHARS else "") or doc.id)
         fe.published(_published(e))
         fe.updated(_aware(e.matched_at))
-        for party in doc.applicants[:3]:
-            fe.author(name=party.name)
+        for name in doc.applicant_names()[:3]:
+            fe.author(name=name)
     return fg.atom_str(pretty=True)

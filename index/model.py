@@ -179,6 +179,15 @@ class PatentDocument:
     def abstract(self, prefer: str = "en") -> str:
         return _pick(self.abstracts, prefer, self.lang)
 
+    def applicant_names(self) -> list[str]:
+        """The applicants' names for display: one per company (an applicant also listed as assignee, or spelt
+        "Raytheon Company" and "RAYTHEON COMPANY", shows once, as first written)."""
+        names: dict[str, str] = {}
+        for p in self.applicants:
+            if p.name:
+                names.setdefault(p.normalized, p.name)
+        return list(names.values())
+
     # --- serialization (JSON-friendly dicts) -------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return _to_jsonable(dataclasses.asdict(self))

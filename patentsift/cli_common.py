@@ -110,7 +110,7 @@ def print_results(result: Any, offset: int = 0) -> None:
         pd = doc.publication_date.isoformat() if doc.publication_date else "?"
         title = hit.highlights.get("ti", [html.escape(doc.title())])[0]
         console.print(f"{n:>3}. [cyan]{hit.id}[/cyan]  {pd}  {rich_snippet(title)}  [dim]({hit.score:.2f})[/dim]")
-        who = "; ".join(list(dict.fromkeys(p.name for p in doc.applicants))[:2])
+        who = "; ".join(doc.applicant_names()[:2])
         classes = " ".join(c.symbol for c in (doc.cpc or doc.ipc)[:3])
         if who or classes:
             console.print(f"     [dim]{escape(who)}  {escape(classes)}[/dim]")

@@ -203,7 +203,7 @@ def hit_json(hit: Hit) -> dict[str, Any]:
     return {
         "id": hit.id, "score": round(hit.score, 4), "title": doc.title(),
         "publication_date": doc.publication_date.isoformat() if doc.publication_date else None,
-        "applicants": [p.name for p in doc.applicants], "ipc": [c.symbol for c in doc.ipc[:5]],
+        "applicants": doc.applicant_names(), "ipc": [c.symbol for c in doc.ipc[:5]],
         "cpc": [c.symbol for c in doc.cpc[:5]], "highlights": hit.highlights,
     }
 
@@ -266,7 +266,7 @@ def export_row(hit: Hit, lang: str = "en") -> dict[str, str]:
         "publication_date": doc.publication_date.isoformat() if doc.publication_date else "",
         "application_number": doc.application_number or "",
         "application_date": doc.application_date.isoformat() if doc.application_date else "",
-        "applicants": "; ".join(_one_line(p.name) for p in doc.applicants),
+        "applicants": "; ".join(_one_line(name) for name in doc.applicant_names()),
         "inventors": "; ".join(_one_line(p.name) for p in doc.inventors),
         "ipc": "; ".join(c.display for c in doc.ipc), "cpc": "; ".join(c.display for c in doc.cpc),
         "family_id": doc.family_id or "", "score": f"{hit.score:.4f}", "abstract": _one_line(doc.abstract(lang)),

@@ -117,7 +117,7 @@ class SimilarOut(BaseModel):
 
 def summary(doc: PatentDocument) -> DocumentSummary:
     return DocumentSummary(id=doc.id, country=doc.pn.country, kind=doc.pn.kind, title=doc.title(),
-                           publication_date=doc.publication_date, applicants=[p.name for p in doc.applicants],
+                           publication_date=doc.publication_date, applicants=doc.applicant_names(),
                            ipc=[c.display for c in doc.ipc])
 
 

@@ -166,7 +166,7 @@ def _card(g: DocumentGroup, doc: Any, lang: str, subs: dict[int, dict[str, Any]]
     decidable = g.decidable
     return {
         "group": g, "doc_id": g.doc_id, "title": (doc.title(lang) if doc else None) or g.doc_id,
-        "applicants": list(dict.fromkeys(p.name for p in doc.applicants))[:3] if doc else [],
+        "applicants": doc.applicant_names()[:3] if doc else [],
         "published": doc.publication_date if doc else None, "abstract": doc.abstract(lang) if doc else "",
         "classes": [(c, subclass_title(c, lang)) for c in classes], "why": why,
         "rows": [{"item": i, "sub": subs.get(i.subscription_id), "reader": readers.get(i.id),

@@ -53,6 +53,21 @@ def test_chinese_query_and_show_in_any_spelling(harvested: Path) -> None:
     assert json.loads(run(harvested, "show", "CN115212463A", "--json").stdout)["titles"]["zh"] == "一种医用放射治疗装置"
 
 
+def test_a_company_listed_as_applicant_and_assignee_shows_once(harvested: Path) -> None:
+    """US-11553631-B2 names "Raytheon Company" as applicant and "RAYTHEON COMPANY" as assignee: the stored record
+    keeps both roles (`show`), every listing names the company once."""
+    shown = run(harvested, "show", "US11553631", "--json")
+    assert [(p["name"], p["role"]) for p in json.loads(shown.stdout)["applicants"]] == [
+        ("Raytheon Company", "applicant"), ("RAYTHEON COMPANY", "assignee")]
+    text = run(harvested, "search", "pn:US11553631")
+    assert text.returncode == 0, text.stderr
+    assert "Raytheon Company" in text.stdout and "RAYTHEON COMPANY" not in text.stdout
+    hit = json.loads(run(harvested, "search", "pn:US11553631", "--json").stdout)["hits"][0]
+    assert hit["applicants"] == ["Raytheon Company"]
+    csv_out = run(harvested, "search", "pn:US11553631", "--format", "csv").stdout
+    assert "Raytheon Company" in csv_out and "RAYTHEON COMPANY" not in csv_out
+
+
 def test_invalid_query_says_where_without_traceback(harvested: Path) -> None:
     res = run(harvested, "search", "ti:(shield AND")
     assert res.returncode == 2
